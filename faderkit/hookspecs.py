@@ -1,0 +1,57 @@
+"""Every hook a faderkit plugin can implement. Each returns a list of registry entries.
+
+A plugin writes ``from faderkit import hookimpl, Entry`` and implements any of these; the
+built-in plugins in ``plugins/`` use exactly the same hooks, found through the ``faderkit``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("faderkit")
+
+
+@hookspec
+def faderkit_datasets():
+    """Attribute datasets.
+
+    :returns: a list of :class:`faderkit.Entry` whose factory is an
+        :class:`faderkit.interfaces.AttributeDataset` subclass.
+    """
+
+
+@hookspec
+def faderkit_encoders():
+    """Image encoders.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(arch, **params)`` returns an
+        :class:`faderkit.interfaces.Encoder`.
+    """
+
+
+@hookspec
+def faderkit_decoders():
+    """Decoders that rebuild an image from the latent and the attribute code.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(arch, **params)`` returns a
+        :class:`faderkit.interfaces.Decoder`.
+    """
+
+
+@hookspec
+def faderkit_discriminators():
+    """Latent discriminators that predict the attributes from the latent.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(arch, **params)`` returns a
+        :class:`faderkit.interfaces.Discriminator`.
+    """
+
+
+@hookspec
+def faderkit_classifiers():
+    """Attribute classifiers on images, used by ``edit`` to infer unset attributes and by ``eval``.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(arch, **params)`` returns a
+        :class:`faderkit.interfaces.Classifier`.
+    """

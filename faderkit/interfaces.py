@@ -1,0 +1,139 @@
+"""The abstract pieces a plugin supplies: attribute datasets and the four networks.
+
+Tensors crossing these interfaces: images are float in [-1, 1], shape (B, 3, S, S) for the
+networks, uint8 (B, 3, S, S) from datasets; labels are int64 (B, A), one value index per
+attribute; the attribute *code* is float (B, sum of value counts): one one-hot block per attribute.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """An attribute and its possible values; two values (absent, present) make it binary."""
+
+    name: str
+    values: tuple[str, ...] = ("0", "1")
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+    @property
+    def binary(self) -> bool:
+        return len(self.values) == 2
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "values": list(self.values)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Attribute":
+        return cls(d["name"], tuple(d["values"]))
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What every network factory is told: image size, attributes and the shared widths."""
+
+    image_size: int
+    attributes: tuple[Attribute, ...]
+    n_layers: int
+    init_fm: int
+    max_fm: int
+    #: (C, H, W) of the latent; filled in by the core once the encoder is built.
+    latent_shape: tuple[int, int, int] | None = None
+
+    @property
+    def code_dim(self) -> int:
+        return sum(a.size for a in self.attributes)
+
+    def with_latent(self, shape: Sequence[int]) -> "ArchSpec":
+        return replace(self, latent_shape=tuple(int(s) for s in shape))
+
+
+class Encoder(nn.Module, ABC):
+    """Image -> list of feature maps, one per layer; the last one is the latent z."""
+
+    latent_shape: tuple[int, int, int]
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]: ...
+
+
+class Decoder(nn.Module, ABC):
+    """(encoder features, attribute code) -> image in [-1, 1]. Most decoders use only features[-1]."""
+
+    @abstractmethod
+    def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor: ...
+
+
+class Discriminator(nn.Module, ABC):
+    """Latent z -> attribute logits (B, code_dim), one block of logits per attribute."""
+
+    @abstractmethod
+    def forward(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+class Classifier(nn.Module, ABC):
+    """Image -> attribute logits (B, code_dim), one block of logits per attribute."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class Split(ABC):
+    """One split of a dataset: labels held in memory, images fetched by index as uint8."""
+
+    name: str
+    #: int64 (N, A): the value index of each attribute for each image.
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @abstractmethod
+    def images(self, indices: np.ndarray) -> torch.Tensor:
+        """uint8 (len(indices), 3, S, S), in the order asked."""
+
+
+class AttributeDataset(ABC):
+    """A labelled image collection read from ``root``, split into train / valid / test.
+
+    Subclasses are registered through the ``faderkit_datasets`` hook and constructed as
+    ``cls(root, image_size=..., attributes=[names] or None, **params)``.
+    """
+
+    #: Native (width, height) of the images and the crop box (left, top, right, bottom) that the
+    #: loader takes before resizing; ``edit`` applies the same crop to a user's image of that shape.
+    native_size: ClassVar[tuple[int, int] | None] = None
+    crop_box: ClassVar[tuple[int, int, int, int] | None] = None
+    split_names: ClassVar[tuple[str, ...]] = ("train", "valid", "test")
+
+    attributes: tuple[Attribute, ...]
+    root: Path
+
+    @abstractmethod
+    def split(self, name: str) -> Split:
+        """The named split; an unknown name raises FaderkitError listing ``split_names``."""
+
+    @classmethod
+    def generate(cls, out_dir: Path, count: int, seed: int = 0) -> None:
+        """Write a synthetic copy of this dataset's on-disk layout (optional capability)."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        return cls.generate.__func__ is not AttributeDataset.generate.__func__
+
+    def preprocess_spec(self) -> dict:
+        """How ``edit`` should crop a user's image: stored in every checkpoint."""
+        return {"native_size": self.native_size, "crop_box": self.crop_box}

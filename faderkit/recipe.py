@@ -1,0 +1,166 @@
+"""Recipes: YAML validated by pydantic, with dotted ``--set`` overrides from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import FaderkitError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Component(Strict):
+    """A registered component chosen by name, with the keyword parameters of its factory."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataSection(Strict):
+    name: str = Field(description="registered dataset name (see `faderkit plugins`)")
+    root: Path = Field(description="folder holding the dataset in its on-disk layout")
+    attributes: list[str] | None = Field(None, description="attribute subset by name; all when omitted")
+    image_size: int = Field(64, ge=16, le=512)
+    params: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+
+    @model_validator(mode="after")
+    def _power_of_two(self):
+        s = self.image_size
+        if s & (s - 1):
+            raise ValueError(f"image_size must be a power of two (got {s}); try 64, 128 or 256")
+        return self
+
+
+class ModelSection(Strict):
+    n_layers: int = Field(7, ge=1, le=9, description="stride-2 layers in the encoder (paper: 7 at 256 px)")
+    init_fm: int = Field(16, ge=1, description="feature maps of the first encoder layer (paper: 16)")
+    max_fm: int = Field(512, ge=1, description="cap on feature maps (paper: 512)")
+    encoder: Component = Component(name="paper")
+    decoder: Component = Component(name="paper")
+    discriminator: Component = Component(name="latent")
+
+
+class TrainSection(Strict):
+    steps: int = Field(1000, ge=1, description="autoencoder updates")
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-4, gt=0, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
+    beta1: float = Field(0.5, ge=0, lt=1)
+    lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
+    lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
+    dis_steps: int = Field(1, ge=1, description="latent-discriminator updates per autoencoder update")
+    clip_grad: float | None = Field(5.0, gt=0, description="gradient norm clip; null turns it off")
+    flip: bool = Field(True, description="random horizontal flips, p = 0.5")
+    seed: int = 0
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    log_every: int = Field(25, ge=1)
+    eval_every: int = Field(250, ge=1, description="validation + best-checkpoint selection interval")
+    eval_batches: int = Field(8, ge=1, description="validation batches per evaluation")
+    sample_every: int = Field(250, ge=1)
+    checkpoint_every: int = Field(250, ge=1)
+    select_by: Literal["reconstruction", "swap"] = Field(
+        "reconstruction", description="validation metric that picks best.safetensors"
+    )
+
+
+class ClassifierSection(Strict):
+    """An attribute classifier trained beside the model (``edit`` uses it for unset attributes)."""
+
+    enabled: bool = True
+    name: str = "paper"
+    params: dict[str, Any] = Field(default_factory=dict)
+    steps: int = Field(500, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+
+
+class Recipe(Strict):
+    data: DataSection
+    model: ModelSection = ModelSection()
+    train: TrainSection = TrainSection()
+    classifier: ClassifierSection = ClassifierSection()
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        parts.append(f"{loc}: {msg}")
+    return f"invalid recipe {source}: " + "; ".join(parts)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``train.steps=200`` -> (["train", "steps"], 200); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not p for p in key.split(".")):
+        raise FaderkitError(f"malformed --set '{text}': expected KEY=VALUE, e.g. train.steps=200")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise FaderkitError(f"--set {text}: '{part}' is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise FaderkitError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise FaderkitError(f"recipe {path} is not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise FaderkitError(f"recipe {path} must be a mapping of sections (data, model, train, ...)")
+    return raw
+
+
+def validate(raw: dict, source: str = "") -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise FaderkitError(_format_error(exc, source)) from None
+
+
+def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
+    """Read, override and validate a recipe file; ``data.root`` is made absolute (relative to the cwd)."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), list(overrides))
+    recipe = validate(raw, str(path))
+    recipe.data.root = recipe.data.root.expanduser().resolve()
+    return recipe
+
+
+def to_yaml(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
