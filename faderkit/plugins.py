@@ -75,7 +75,30 @@ def collect(pm: pluggy.PluginManager) -> Registries:
     return regs
 
 
+_manager: pluggy.PluginManager | None = None
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager (entry points loaded on first use)."""
+    global _manager
+    if _manager is None:
+        _manager = make_plugin_manager()
+    return _manager
+
+
+def register(plugin, name: str | None = None) -> None:
+    """Register a plugin object or module in this process, e.g. a dataset defined in a notebook."""
+    plugin_manager().register(plugin, name)
+    plugin_manager().check_pending()
+    registries.cache_clear()
+
+
+def unregister(plugin) -> None:
+    plugin_manager().unregister(plugin)
+    registries.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def registries() -> Registries:
     """The process-wide registries, built once from the installed plugins."""
-    return collect(make_plugin_manager())
+    return collect(plugin_manager())

@@ -1,0 +1,109 @@
+"""Checkpoints: one safetensors file holding the weights and, in its header, JSON metadata.
+
+Nothing is ever unpickled. Files are written to a temporary name, flushed and renamed, so a
+crash or a full disk never leaves a partial file under the real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as st_save
+
+from .errors import FaderkitError
+
+FORMAT = "faderkit-checkpoint/1"
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import faderkit
+
+    return {"faderkit": faderkit.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}
+
+
+def flatten_optimizer(prefix: str, state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (for safetensors) and JSON (the rest)."""
+    tensors, rest = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, slots in state["state"].items():
+        rest["state"][str(pid)] = {}
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"{prefix}.{pid}.{key}"] = value
+            else:
+                rest["state"][str(pid)][key] = value
+    return tensors, rest
+
+
+def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], rest: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for pid, slots in rest["state"].items():
+        state[int(pid)] = dict(slots)
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            pid, key = name[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Write tensors + metadata atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    meta = {**meta, "format": FORMAT, "versions": versions()}
+    data = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+                   metadata={"faderkit": json.dumps(meta)})
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise FaderkitError(f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous one is intact") from None
+
+
+def read_meta(path: str | Path) -> dict:
+    return load(path, tensors=False)[1]
+
+
+def load(path: str | Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a faderkit checkpoint; anything else is a one-line FaderkitError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaderkitError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("faderkit")
+            out = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        kind = "a pickle (faderkit never unpickles files)" if head[:1] == b"\x80" or head == b"PK" else "damaged or truncated"
+        raise FaderkitError(f"{path} is not a readable faderkit checkpoint: {kind} ({str(exc).splitlines()[0][:120]})") from None
+    if raw is None:
+        raise FaderkitError(f"{path} is a safetensors file but not a faderkit checkpoint (no faderkit metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise FaderkitError(f"{path}: its faderkit metadata is corrupt") from None
+    if meta.get("format") != FORMAT:
+        raise FaderkitError(f"{path}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    return out, meta
+
+
+def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}

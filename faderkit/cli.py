@@ -1,0 +1,159 @@
+"""The ``faderkit`` command: thin wrappers that parse, load the recipe and call the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import FaderkitError
+
+
+class Group(click.Group):
+    """Turns a FaderkitError anywhere below into one ``Error: ...`` line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FaderkitError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; the last checkpoint written is intact", err=True)
+            sys.exit(130)
+
+
+click.ClickException.exit_code = 2
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="faderkit")
+def cli():
+    """Fader Networks: train a model whose attributes become sliders, then edit images with it.
+
+    \b
+    Quick start:
+      faderkit train recipes/quickstart.yaml          # toy faces, ~10 min on 2 CPU cores
+      faderkit edit face.jpg --checkpoint runs/quickstart/best.safetensors --set Smiling=1 -o out.png
+    """
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value by its dotted path, e.g. --set train.steps=200 (repeatable).")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where checkpoints, samples and metrics go [default: runs/<recipe name>].")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's train.device].")
+@click.option("--print-recipe", is_flag=True, help="Print the resolved recipe (after --set) and exit without training.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(recipe, overrides, run_dir, resume, device, print_recipe, quiet):
+    """Train a Fader Network (and its attribute classifier) from a YAML RECIPE.
+
+    The run directory receives the resolved recipe before the first step, metrics.jsonl,
+    sample grids under samples/, last.safetensors (for --resume) and best.safetensors
+    (best on the validation split). An existing run directory is never overwritten.
+    """
+    from .recipe import load_recipe, to_yaml
+
+    resolved = load_recipe(recipe, list(overrides))
+    if print_recipe:
+        click.echo(to_yaml(resolved), nl=False)
+        return
+    from .train import train as run_train
+
+    run_dir = run_dir or Path("runs") / recipe.stem
+    best = run_train(resolved, run_dir, resume=resume, device=device, progress=not quiet,
+                     log=lambda m: click.echo(m, err=True))
+    click.echo(str(best))
+
+
+def _parse_settings(pairs) -> dict[str, str]:
+    out = {}
+    for text in pairs:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise FaderkitError(f"malformed --set '{text}': expected ATTRIBUTE=VALUE, e.g. --set Smiling=0.8")
+        out[name.strip()] = value.strip()
+    return out
+
+
+@cli.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--checkpoint", "-c", required=True, type=click.Path(path_type=Path),
+              help="A faderkit checkpoint, e.g. runs/quickstart/best.safetensors.")
+@click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
+              help="Slider value: 0 absent, 1 present, in between fades, beyond extrapolates (e.g. 1.5). "
+                   "Categorical attributes take a value name. Unset attributes keep the image's own values.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the edited image (.png or .jpg).")
+@click.option("--compare", is_flag=True, help="Write the prepared input and the edit side by side.")
+@click.option("--overwrite-input", is_flag=True, help="Allow -o to be the input image itself.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+def edit(image, checkpoint, settings, output, compare, overwrite_input, device):
+    """Edit IMAGE by setting attribute sliders, e.g. --set Smiling=0.8 --set Male=0.
+
+    The image is cropped and resized the way the model's training data was. `faderkit plugins`
+    and the checkpoint's recipe tell which attributes a model has.
+    """
+    import torch
+
+    from .editor import Editor
+    from .imageio import save_image
+
+    parsed = _parse_settings(settings)
+    if image.exists() and output.exists() and output.resolve() == image.resolve() and not overwrite_input:
+        raise FaderkitError(f"-o {output} is the input image; choose another output or pass --overwrite-input")
+    editor = Editor.load(checkpoint, device=device)
+    x = editor.prepare(image)
+    out = editor.edit_tensor(x, parsed)[0]
+    if compare:
+        out = torch.cat([x[0], torch.full((3, x.shape[2], 2), 255, dtype=torch.uint8), out], 2)
+    save_image(out, output)
+    click.echo(str(output))
+
+
+@cli.command()
+def plugins():
+    """List the installed plugins and what each one registers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .plugins import registries
+
+    regs = registries()
+    table = Table(title="faderkit plugins")
+    for col in ("plugin", "kind", "name", "what it is"):
+        table.add_column(col)
+    for plugin, items in sorted(regs.plugins.items()):
+        if not items:
+            table.add_row(plugin, "-", "-", "(registers nothing)")
+        for kind, name in items:
+            table.add_row(plugin, kind, name, regs[kind].get(name).summary)
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("dataset")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--count", "-n", default=10000, show_default=True, type=click.IntRange(min=1), help="Images to write.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def data(dataset, out_dir, count, seed):
+    """Write a synthetic DATASET (e.g. toyfaces) to OUT_DIR in its real on-disk layout."""
+    from .plugins import registries
+
+    entry = registries().datasets.get(dataset)
+    if not entry.factory.can_generate():
+        able = [e.name for e in registries().datasets.entries() if e.factory.can_generate()]
+        raise FaderkitError(f"dataset '{dataset}' has no generator; these do: {', '.join(able) or 'none'}")
+    entry.factory.generate(out_dir, count, seed)
+    click.echo(str(out_dir))
+
+
+def main():
+    cli(prog_name="faderkit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Assembling a Fader Network (and its attribute classifier) from a recipe through the registries."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .codes import labels_to_code
+from .errors import FaderkitError
+from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder
+from .plugins import registries
+from .recipe import Component, Recipe
+
+
+def _create(kind: str, component: Component, arch: ArchSpec, expected: type):
+    try:
+        module = registries()[kind].create(component.name, arch, **component.params)
+    except TypeError as exc:  # a misspelled param reaches the factory as an unexpected keyword
+        raise FaderkitError(f"{kind} '{component.name}': bad params {component.params}: {exc}") from None
+    if not isinstance(module, expected):
+        raise FaderkitError(f"{kind} '{component.name}' built a {type(module).__name__}, not a {expected.__name__}")
+    return module
+
+
+def arch_spec(recipe: Recipe, attributes: Sequence[Attribute]) -> ArchSpec:
+    m = recipe.model
+    return ArchSpec(recipe.data.image_size, tuple(attributes), m.n_layers, m.init_fm, m.max_fm)
+
+
+class FaderModel(nn.Module):
+    """Encoder E, decoder D and latent discriminator P, with the attributes they were built for."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, discriminator: Discriminator,
+                 attributes: Sequence[Attribute]):
+        super().__init__()
+        self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
+        self.attributes = tuple(attributes)
+
+    @classmethod
+    def build(cls, recipe: Recipe, attributes: Sequence[Attribute]) -> "FaderModel":
+        arch = arch_spec(recipe, attributes)
+        encoder = _create("encoder", recipe.model.encoder, arch, Encoder)
+        arch = arch.with_latent(encoder.latent_shape)
+        decoder = _create("decoder", recipe.model.decoder, arch, Decoder)
+        discriminator = _create("discriminator", recipe.model.discriminator, arch, Discriminator)
+        return cls(encoder, decoder, discriminator, attributes)
+
+    def code(self, labels: torch.Tensor) -> torch.Tensor:
+        return labels_to_code(labels, self.attributes)
+
+    def reconstruct(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x), code)
+
+
+def build_classifier(recipe: Recipe, attributes: Sequence[Attribute]) -> Classifier:
+    c = recipe.classifier
+    return _create("classifier", Component(name=c.name, params=c.params), arch_spec(recipe, attributes), Classifier)

@@ -1,0 +1,316 @@
+"""Training: the attribute classifier, then the Fader Network's alternating updates.
+
+Each iteration: the latent discriminator P learns to predict y from z = E(x); then E and D learn
+to rebuild x from (z, y) while making P predict the *flipped* attributes, weighted by a lambda_E
+that rises linearly from 0. The encoder runs once per iteration: P's step reads z detached, the
+autoencoder's step reuses the same graph (the paper's algorithm uses one x for both updates).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import checkpoint as ckpt
+from .codes import attribute_loss, blocks, flipped_labels, logits_to_labels
+from .data import BatchStream, prepare_batch
+from .errors import FaderkitError
+from .interfaces import Attribute, AttributeDataset
+from .model import FaderModel, build_classifier
+from .plugins import registries
+from .recipe import Recipe, to_yaml
+from .rundir import RunDir
+from .samples import save_grid
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise FaderkitError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise FaderkitError(f"device '{name}' asked for, but this machine has no CUDA GPU; use --device cpu")
+    return dev
+
+
+def open_dataset(recipe: Recipe) -> AttributeDataset:
+    d = recipe.data
+    entry = registries().datasets.get(d.name)
+    return entry.factory(d.root, image_size=d.image_size, attributes=d.attributes, **d.params)
+
+
+def lambda_at(step: int, recipe: Recipe) -> float:
+    t = recipe.train
+    return t.lambda_e * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"),
+                    TimeRemainingColumn(), disable=not enabled, transient=False)
+
+
+def _finite(value: torch.Tensor, what: str, step: int, run: RunDir) -> None:
+    if not torch.isfinite(value).all():
+        last = f"{run.last} (step {ckpt.read_meta(run.last)['step']})" if run.last.exists() else "none yet"
+        raise FaderkitError(
+            f"{what} became {value.item()} at step {step}; training stopped. Last good checkpoint: {last}. "
+            "Lower train.lr or train.lambda_e, or keep train.clip_grad on"
+        )
+
+
+# ---------------------------------------------------------------- classifier
+
+@torch.no_grad()
+def accuracy(classifier, split, attrs, device, batch_size=256, limit: int | None = None) -> list[float]:
+    """Per-attribute accuracy of ``classifier`` on (the first ``limit`` images of) a split."""
+    classifier.eval()
+    n = min(len(split), limit or len(split))
+    hits = torch.zeros(len(attrs))
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size))
+        x = prepare_batch(split.images(idx.numpy()), device, flip=False)
+        pred = logits_to_labels(classifier(x), attrs).cpu()
+        hits += (pred == split.labels[idx]).float().sum(0)
+    return (hits / n).tolist()
+
+
+def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Path, progress=True, seed_offset=0):
+    """Train the attribute classifier alone and save it; returns (module, per-attribute valid accuracy)."""
+    c, attrs = recipe.classifier, dataset.attributes
+    torch.manual_seed(recipe.train.seed + 1000 + seed_offset)
+    net = build_classifier(recipe, attrs).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr, betas=(0.9, 0.999))
+    stream = BatchStream(dataset.split("train"), c.batch_size, seed=recipe.train.seed + 7 + seed_offset)
+    gen = torch.Generator().manual_seed(recipe.train.seed + 11)
+    net.train()
+    with _progress(progress) as bar:
+        task = bar.add_task("classifier", total=c.steps, stats="")
+        for step in range(c.steps):
+            images, labels = stream.batch(step)
+            x = prepare_batch(images, device, recipe.train.flip, gen)
+            loss = attribute_loss(net(x), labels.to(device), attrs)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step % 20 == 0 or step == c.steps - 1:
+                bar.update(task, completed=step + 1, stats=f"loss {loss.item():.3f}")
+    acc = accuracy(net, dataset.split("valid"), attrs, device)
+    meta = {"kind": "classifier", "recipe": recipe.model_dump(mode="json"),
+            "attributes": [a.to_json() for a in attrs], "valid_accuracy": dict(zip([a.name for a in attrs], acc)),
+            "step": c.steps}
+    ckpt.save(out, ckpt.prefixed("classifier", net.state_dict()), meta)
+    return net, acc
+
+
+def load_classifier(path: Path, recipe: Recipe, attrs, device):
+    tensors, meta = ckpt.load(path)
+    net = build_classifier(recipe, attrs).to(device)
+    net.load_state_dict(ckpt.unprefixed("classifier", tensors))
+    net.eval()
+    return net, meta
+
+
+# ---------------------------------------------------------------- the fader
+
+class Trainer:
+    def __init__(self, recipe: Recipe, run_dir: str | Path, resume: bool = False, device: str | None = None,
+                 progress: bool = True, log=print):
+        self.recipe, self.resume, self.progress, self.log = recipe, resume, progress, log
+        self.run = RunDir(run_dir)
+        self.device = pick_device(device or recipe.train.device)
+
+    # -- set-up
+    def _setup(self) -> None:
+        r = self.recipe
+        self.dataset = open_dataset(r)
+        self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
+        if not self.attrs:
+            raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
+        self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
+        torch.manual_seed(r.train.seed)
+        self.model = FaderModel.build(r, self.attrs).to(self.device)
+        ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
+        betas = (r.train.beta1, 0.999)
+        self.opt_ae = torch.optim.Adam(ae_params, lr=r.train.lr, betas=betas)
+        self.opt_dis = torch.optim.Adam(self.model.discriminator.parameters(), lr=r.train.lr, betas=betas)
+        self.stream = BatchStream(self.train_split, r.train.batch_size, seed=r.train.seed)
+        self.step, self.best = 0, None
+        n = min(8, len(self.valid_split))
+        self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
+        self.sample_y = self.valid_split.labels[:n].to(self.device)
+        self.classifier = None
+
+    def _save(self, path: Path, with_optim: bool) -> None:
+        tensors = ckpt.prefixed("model", self.model.state_dict())
+        meta = {"kind": "fader", "recipe": self.recipe.model_dump(mode="json"),
+                "attributes": [a.to_json() for a in self.attrs], "step": self.step, "best": self.best,
+                "image_size": self.recipe.data.image_size, "preprocess": self.dataset.preprocess_spec(),
+                "has_classifier": self.classifier is not None}
+        if self.classifier is not None:
+            tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
+        if with_optim:
+            for name, opt in (("opt_ae", self.opt_ae), ("opt_dis", self.opt_dis)):
+                t, rest = ckpt.flatten_optimizer(name, opt.state_dict())
+                tensors.update(t)
+                meta[name] = rest
+        ckpt.save(path, tensors, meta)
+
+    def _restore(self) -> None:
+        tensors, meta = ckpt.load(self.run.last)
+        if [a["name"] for a in meta["attributes"]] != [a.name for a in self.attrs]:
+            raise FaderkitError(f"{self.run.last} was trained on other attributes: {[a['name'] for a in meta['attributes']]}")
+        self.model.load_state_dict(ckpt.unprefixed("model", tensors))
+        self.opt_ae.load_state_dict(ckpt.unflatten_optimizer("opt_ae", tensors, meta["opt_ae"]))
+        self.opt_dis.load_state_dict(ckpt.unflatten_optimizer("opt_dis", tensors, meta["opt_dis"]))
+        self.step, self.best = meta["step"], meta.get("best")
+        self.run.truncate_metrics(self.step)
+
+    # -- one iteration
+    def _iteration(self, gen: torch.Generator) -> dict:
+        r, m = self.recipe.train, self.model
+        lam = lambda_at(self.step, self.recipe)
+        loss_dis = None
+        for k in range(r.dis_steps):
+            images, labels = self.stream.batch(self.step * r.dis_steps + k)
+            x = prepare_batch(images, self.device, r.flip, gen)
+            y = labels.to(self.device)
+            if k == 0:
+                feats = m.encoder(x)  # shared with the autoencoder step below
+                x_ae, y_ae, labels_ae = x, y, labels
+                z = feats[-1].detach()
+            else:
+                with torch.no_grad():
+                    z = m.encoder(x)[-1]
+            loss_dis = attribute_loss(m.discriminator(z), y, self.attrs)
+            self.opt_dis.zero_grad(set_to_none=True)
+            loss_dis.backward()
+            if r.clip_grad:
+                torch.nn.utils.clip_grad_norm_(m.discriminator.parameters(), r.clip_grad)
+            self.opt_dis.step()
+
+        recon = m.decoder(feats, m.code(y_ae))
+        loss_rec = F.mse_loss(recon, x_ae)
+        loss = loss_rec
+        loss_adv = torch.zeros((), device=self.device)
+        if lam > 0:
+            m.discriminator.requires_grad_(False)
+            target = flipped_labels(labels_ae, self.attrs, gen).to(self.device)
+            loss_adv = attribute_loss(m.discriminator(feats[-1]), target, self.attrs)
+            m.discriminator.requires_grad_(True)
+            loss = loss_rec + lam * loss_adv
+        _finite(loss.detach(), "the autoencoder loss", self.step, self.run)
+        _finite(loss_dis.detach(), "the discriminator loss", self.step, self.run)
+        self.opt_ae.zero_grad(set_to_none=True)
+        loss.backward()
+        if r.clip_grad:
+            torch.nn.utils.clip_grad_norm_(list(m.encoder.parameters()) + list(m.decoder.parameters()), r.clip_grad)
+        self.opt_ae.step()
+        return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam}
+
+    # -- validation
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Reconstruction MSE and (with a classifier) swap accuracy on the first validation batches."""
+        m, r = self.model, self.recipe.train
+        m.eval()
+        n = min(len(self.valid_split), r.eval_batches * r.batch_size)
+        mse_sum, swap_hits, count = 0.0, torch.zeros(len(self.attrs)), 0
+        for start in range(0, n, r.batch_size):
+            idx = torch.arange(start, min(n, start + r.batch_size))
+            x = prepare_batch(self.valid_split.images(idx.numpy()), self.device, flip=False)
+            y = self.valid_split.labels[idx].to(self.device)
+            feats = m.encoder(x)
+            code = m.code(y)
+            mse_sum += F.mse_loss(m.decoder(feats, code), x, reduction="sum").item() / x[0].numel()
+            if self.classifier is not None:
+                target = flipped_labels(y, self.attrs)
+                for i, s in enumerate(blocks(self.attrs)):
+                    c = code.clone()
+                    c[:, s] = m.code(target)[:, s]
+                    pred = logits_to_labels(self.classifier(m.decoder(feats, c)), self.attrs)
+                    swap_hits[i] += (pred[:, i] == target[:, i]).float().sum().cpu()
+            count += len(idx)
+        m.train()
+        out = {"valid_mse": mse_sum / count}
+        if self.classifier is not None:
+            acc = (swap_hits / count).tolist()
+            out["valid_swap"] = dict(zip([a.name for a in self.attrs], acc))
+            out["valid_swap_mean"] = sum(acc) / len(acc)
+        return out
+
+    def _is_better(self, ev: dict) -> bool:
+        if self.recipe.train.select_by == "swap" and "valid_swap_mean" in ev:
+            score = ev["valid_swap_mean"] - ev["valid_mse"]  # ties broken by reconstruction
+        else:
+            score = -ev["valid_mse"]
+        if self.best is None or score > self.best:
+            self.best = score
+            return True
+        return False
+
+    # -- the loop
+    def run_training(self) -> Path:
+        r = self.recipe
+        self.run.open(self.resume)
+        try:
+            self._setup()
+            if not self.resume:
+                self.run.recipe.write_text(to_yaml(r))
+            if r.classifier.enabled:
+                if self.run.classifier.exists():
+                    self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
+                else:
+                    self.classifier, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress)
+                    self.log("classifier valid accuracy: " + ", ".join(f"{a.name} {v:.1%}" for a, v in zip(self.attrs, acc)))
+                    self.run.log({"step": 0, "classifier_valid_accuracy": dict(zip([a.name for a in self.attrs], acc))})
+                self.classifier.requires_grad_(False)
+            if self.resume:
+                self._restore()
+                self.log(f"resuming {self.run.path} at step {self.step}")
+            self._loop()
+        finally:
+            self.run.close()
+        return self.run.best if self.run.best.exists() else self.run.last
+
+    def _loop(self) -> None:
+        r = self.recipe.train
+        gen = torch.Generator().manual_seed(r.seed * 1_000_003 + self.step)
+        self.model.train()
+        t0, seen, stats = time.perf_counter(), 0, {}
+        with _progress(self.progress) as bar:
+            task = bar.add_task("fader", total=r.steps, completed=self.step, stats="")
+            while self.step < r.steps:
+                stats = self._iteration(gen)
+                self.step += 1
+                seen += r.batch_size * r.dis_steps
+                if self.step % r.log_every == 0 or self.step == r.steps:
+                    ips = seen / (time.perf_counter() - t0)
+                    self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1)})
+                    bar.update(task, completed=self.step, stats=f"rec {stats['loss_rec']:.4f} dis {stats['loss_dis']:.3f} "
+                               f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s")
+                    t0, seen = time.perf_counter(), 0
+                done = self.step == r.steps
+                if self.step % r.eval_every == 0 or done:
+                    ev = self.evaluate()
+                    better = self._is_better(ev)
+                    self.run.log({"step": self.step, **ev, "best": better})
+                    if better:
+                        self._save(self.run.best, with_optim=False)
+                if self.step % r.sample_every == 0 or done:
+                    save_grid(self.model, self.sample_x, self.sample_y, self.run.samples / f"step_{self.step:06d}.png")
+                if self.step % r.checkpoint_every == 0 or done:
+                    self._save(self.run.last, with_optim=True)
+        self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
+                 f"best checkpoint {self.run.best}")
+
+
+def train(recipe: Recipe, run_dir, resume=False, device=None, progress=True, log=print) -> Path:
+    return Trainer(recipe, run_dir, resume, device, progress, log).run_training()

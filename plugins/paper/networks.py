@@ -1,0 +1,145 @@
+"""The Fader Networks architecture (Lample et al., 2017), with the published code's variants.
+
+Ck: 4x4 convolution, stride 2, padding 1, norm, activation. The encoder halves the image
+``n_layers`` times (no norm on the first layer, LeakyReLU 0.2); the decoder mirrors it with
+transposed convolutions (ReLU, Tanh last) and receives the attribute code, tiled, as extra input
+channels at *every* layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from faderkit.errors import FaderkitError
+from faderkit.interfaces import ArchSpec, Classifier, Decoder, Discriminator, Encoder
+
+NORMS = {"batch": nn.BatchNorm2d, "instance": lambda c: nn.InstanceNorm2d(c, affine=True)}
+UPSAMPLES = ("deconv", "nearest", "pixelshuffle")
+
+
+def widths(arch: ArchSpec) -> list[int]:
+    """Output channels of each encoder layer: init_fm doubling up to max_fm."""
+    return [min(arch.init_fm * 2**i, arch.max_fm) for i in range(arch.n_layers)]
+
+
+def _check(arch: ArchSpec) -> None:
+    if arch.image_size % 2**arch.n_layers:
+        raise FaderkitError(
+            f"image_size {arch.image_size} cannot be halved {arch.n_layers} times; "
+            f"lower model.n_layers to at most {arch.image_size.bit_length() - 1}"
+        )
+
+
+def _choice(value: str, choices, what: str) -> str:
+    if value not in choices:
+        raise FaderkitError(f"unknown {what} '{value}'; choose one of: {', '.join(choices)}")
+    return value
+
+
+class PaperEncoder(Encoder):
+    def __init__(self, arch: ArchSpec, norm: str = "batch"):
+        super().__init__()
+        _check(arch)
+        make_norm = NORMS[_choice(norm, NORMS, "norm")]
+        layers, c_in = [], 3
+        for i, c_out in enumerate(widths(arch)):
+            block = [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0)]
+            if i > 0:
+                block.append(make_norm(c_out))
+            block.append(nn.LeakyReLU(0.2, inplace=True))
+            layers.append(nn.Sequential(*block))
+            c_in = c_out
+        self.layers = nn.ModuleList(layers)
+        side = arch.image_size // 2**arch.n_layers
+        self.latent_shape = (c_in, side, side)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for layer in self.layers:
+            x = layer(x)
+            feats.append(x)
+        return feats
+
+
+def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
+    if mode == "deconv":
+        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
+    if mode == "nearest":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1))
+    return nn.Sequential(nn.Conv2d(c_in, c_out * 4, 3, 1, 1), nn.PixelShuffle(2))
+
+
+class PaperDecoder(Decoder):
+    """Mirror of the encoder. ``n_skip`` > 0 also feeds the last n_skip encoder maps (U-Net style)."""
+
+    def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
+                 dropout: float = 0.0, n_skip: int = 0):
+        super().__init__()
+        _check(arch)
+        _choice(upsample, UPSAMPLES, "upsample mode")
+        make_norm = NORMS[_choice(norm, NORMS, "norm")]
+        if not 0 <= n_skip < arch.n_layers:
+            raise FaderkitError(f"n_skip must be between 0 and {arch.n_layers - 1} (got {n_skip})")
+        enc = widths(arch)
+        self.code_dim, self.n_skip = arch.code_dim, n_skip
+        outs = enc[-2::-1] + [3]
+        layers = []
+        for j, c_out in enumerate(outs):
+            c_in = enc[-1 - j] + self.code_dim
+            if 0 < j <= n_skip:
+                c_in += enc[-1 - j]
+            last = j == len(outs) - 1
+            block = [_up(c_in, c_out, upsample)]
+            if last:
+                block.append(nn.Tanh())
+            else:
+                block += [make_norm(c_out), nn.ReLU(inplace=True)]
+                if dropout:
+                    block.append(nn.Dropout(dropout))
+            layers.append(nn.Sequential(*block))
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor:
+        x = features[-1]
+        for j, layer in enumerate(self.layers):
+            if 0 < j <= self.n_skip:
+                x = torch.cat([x, features[-1 - j]], 1)
+            tiled = code[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+            x = layer(torch.cat([x, tiled.to(x.dtype)], 1))
+        return x
+
+
+class LatentDiscriminator(Discriminator):
+    """One C``conv_fm`` layer on the latent, then fully connected ``hid_dim`` and the code, dropout before each."""
+
+    def __init__(self, arch: ArchSpec, conv_fm: int = 512, hid_dim: int = 512, dropout: float = 0.3):
+        super().__init__()
+        c, h, w = arch.latent_shape
+        stride, kernel = (2, 4) if h >= 2 else (1, 3)
+        self.conv = nn.Sequential(nn.Conv2d(c, conv_fm, kernel, stride, 1), nn.BatchNorm2d(conv_fm),
+                                  nn.LeakyReLU(0.2, inplace=True))
+        side = h // stride
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(conv_fm * side * side, hid_dim),
+            nn.LeakyReLU(0.2, inplace=True), nn.Dropout(dropout), nn.Linear(hid_dim, arch.code_dim),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(z))
+
+
+class PaperClassifier(Classifier):
+    """An encoder-shaped conv net with its own widths, then a fully connected head per attribute block."""
+
+    def __init__(self, arch: ArchSpec, init_fm: int = 16, max_fm: int = 256, hid_dim: int = 256,
+                 dropout: float = 0.3):
+        super().__init__()
+        own = ArchSpec(arch.image_size, arch.attributes, arch.n_layers, init_fm, max_fm)
+        self.features = PaperEncoder(own)
+        c, h, w = self.features.latent_shape
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * h * w, hid_dim),
+                                  nn.LeakyReLU(0.2, inplace=True), nn.Linear(hid_dim, arch.code_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)[-1])
