@@ -156,7 +156,13 @@ def validate(raw: dict, source: str = "") -> Recipe:
 def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     """Read, override and validate a recipe file; ``data.root`` is made absolute (relative to the cwd)."""
     path = Path(path)
-    raw = apply_overrides(read_yaml(path), list(overrides))
+    raw = read_yaml(path)
+    if overrides:
+        try:  # override on top of the defaults, so --set model.decoder.params.x=1 keeps decoder.name
+            raw = Recipe.model_validate(raw).model_dump(mode="json")
+        except ValidationError:
+            pass  # the overrides may be what makes it valid; errors are reported below
+        raw = apply_overrides(raw, list(overrides))
     recipe = validate(raw, str(path))
     recipe.data.root = recipe.data.root.expanduser().resolve()
     return recipe

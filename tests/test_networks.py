@@ -1,0 +1,87 @@
+"""Every registered network gets a tiny forward/backward test, without anyone writing one for it."""
+
+import pytest
+import torch
+
+from faderkit.interfaces import ArchSpec, Attribute
+from faderkit.plugins import registries
+
+ATTRS = (Attribute("A"), Attribute("B"), Attribute("color", ("r", "g", "b")))
+
+
+def arch(size=32, n_layers=3):
+    return ArchSpec(size, ATTRS, n_layers, 8, 32)
+
+
+def encoder_and_arch():
+    enc = registries()["encoder"].create("paper", arch())
+    return enc, arch().with_latent(enc.latent_shape)
+
+
+@pytest.mark.parametrize("name", registries()["encoder"].list())
+def test_encoders(name):
+    enc = registries()["encoder"].create(name, arch())
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    feats = enc(x)
+    assert tuple(feats[-1].shape[1:]) == enc.latent_shape
+    feats[-1].square().mean().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", registries()["decoder"].list())
+@pytest.mark.parametrize("params", [{}, {"upsample": "nearest"}, {"upsample": "pixelshuffle", "norm": "instance"},
+                                    {"n_skip": 2, "dropout": 0.2}])
+def test_decoders(name, params):
+    enc, a = encoder_and_arch()
+    dec = registries()["decoder"].create(name, a, **params)
+    feats = enc(torch.randn(2, 3, 32, 32))
+    code = torch.rand(2, a.code_dim, requires_grad=True)
+    out = dec(feats, code)
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+    out.mean().backward()
+    assert torch.isfinite(code.grad).all() and code.grad.abs().sum() > 0
+
+
+def test_paper_decoder_feeds_the_code_to_every_layer():
+    enc, a = encoder_and_arch()
+    dec = registries()["decoder"].create("paper", a)
+    for layer in dec.layers:
+        first = layer[0]
+        conv = first if isinstance(first, torch.nn.ConvTranspose2d) else first[0]
+        assert conv.in_channels >= a.code_dim
+    assert dec.layers[0][0].in_channels == enc.latent_shape[0] + a.code_dim
+
+
+@pytest.mark.parametrize("name", registries()["discriminator"].list())
+def test_discriminators(name):
+    enc, a = encoder_and_arch()
+    dis = registries()["discriminator"].create(name, a)
+    z = enc(torch.randn(4, 3, 32, 32))[-1].detach().requires_grad_(True)
+    logits = dis(z)
+    assert logits.shape == (4, a.code_dim)
+    logits.sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize("name", registries()["classifier"].list())
+def test_classifiers(name):
+    cls = registries()["classifier"].create(name, arch())
+    logits = cls(torch.randn(3, 3, 32, 32))
+    assert logits.shape == (3, arch().code_dim) and torch.isfinite(logits).all()
+    logits.sum().backward()
+
+
+def test_image_size_the_architecture_cannot_halve():
+    from faderkit import FaderkitError
+
+    with pytest.raises(FaderkitError, match="cannot be halved"):
+        registries()["encoder"].create("paper", ArchSpec(16, ATTRS, 5, 8, 32))
+
+
+@pytest.mark.parametrize("bad", [{"upsample": "bicubic"}, {"norm": "group"}])
+def test_unknown_variant_lists_choices(bad):
+    from faderkit import FaderkitError
+
+    _, a = encoder_and_arch()
+    with pytest.raises(FaderkitError, match="choose one of"):
+        registries()["decoder"].create("paper", a, **bad)
