@@ -1,0 +1,10 @@
+"""Built-in plugin: toy faces, a synthetic CelebA-layout dataset that trains in minutes on a CPU."""
+
+from faderkit import Entry, hookimpl
+
+
+@hookimpl
+def faderkit_datasets():
+    from .dataset import ToyFaces  # imported here so that listing plugins stays fast
+
+    return [Entry("toyfaces", ToyFaces, "Synthetic faces in the CelebA layout, generated on first use; renders counterfactuals")]

@@ -1,0 +1,88 @@
+"""ToyFaces: the CelebA loader pointed at generated faces, plus ground-truth counterfactual renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from PIL import Image
+
+from faderkit.errors import FaderkitError
+from faderkit.imageio import crop_resize
+from faderkit_plugins.celeba.dataset import CelebA
+
+from . import generate as _gen
+from .render import ATTRIBUTES, render
+
+
+class ToyFaces(CelebA):
+    """Synthetic faces in the CelebA layout: generated under ``root`` on first use, then read like CelebA.
+
+    ``count`` and ``seed`` only matter when ``root`` does not exist (or is an empty folder); an
+    existing dataset is always read as it is and never overwritten.
+    """
+
+    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, count: int = 10000, seed: int = 0, **params):
+        if params:
+            raise FaderkitError(
+                f"toyfaces: unknown parameter(s) {', '.join(sorted(params))}; "
+                "accepted: root, image_size, attributes, cache_dir, count, seed"
+            )
+        root = Path(root).expanduser()
+        if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+            print(f"toyfaces: no dataset at {root}; generating {count} synthetic faces there (seed {seed})", flush=True)
+            try:
+                _gen.generate(root, count, seed=seed)
+            except FaderkitError:
+                if not (root / "toyfaces.json").is_file():  # else another process generated it meanwhile
+                    raise
+        super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir)
+        self._toy_size = int(image_size)
+        self._toy_seed: int | None = None
+
+    def __repr__(self) -> str:
+        return f"ToyFaces({str(self.root)!r}, image_size={self._toy_size}, {len(self.files)} images)"
+
+    @classmethod
+    def generate(cls, out_dir: Path, count: int, seed: int = 0) -> None:
+        _gen.generate(out_dir, count, seed=seed)
+
+    def _seed(self) -> int:
+        if self._toy_seed is None:
+            meta_path = Path(self.root) / "toyfaces.json"
+            try:
+                meta = json.loads(meta_path.read_text())
+                self._toy_seed = int(meta["seed"])
+            except (OSError, ValueError, KeyError, TypeError):
+                raise FaderkitError(
+                    f"{meta_path} is missing or unreadable: {self.root} was not written by the toyfaces generator, "
+                    "so its faces cannot be re-rendered"
+                ) from None
+            if meta.get("version") != _gen.GENERATOR_VERSION:
+                raise FaderkitError(
+                    f"{self.root} was made by toyfaces generator version {meta.get('version')}, this is version "
+                    f"{_gen.GENERATOR_VERSION}; regenerate it to render counterfactuals"
+                )
+        return self._toy_seed
+
+    def render(self, split_name: str, index: int, values: Mapping[str, float]) -> torch.Tensor:
+        """uint8 (3, S, S): row ``index`` of the split, redrawn with ``values`` (attribute -> [0, 1]).
+
+        Attributes not in ``values`` keep the image's own labels; the result is cropped and resized
+        exactly like the loader's images. It skips the JPEG round trip the stored images went
+        through, so it differs from them by compression noise only.
+        """
+        unknown = [k for k in values if k not in ATTRIBUTES]
+        if unknown:
+            raise FaderkitError(f"toyfaces has no attribute '{unknown[0]}'; choose from: {', '.join(ATTRIBUTES)}")
+        files = self.split(split_name).files
+        if not -len(files) <= int(index) < len(files):
+            raise FaderkitError(f"index {index} is out of range for the {split_name} split ({len(files)} images)")
+        number = int(Path(files[int(index)]).stem)
+        identity, own = _gen.identity_and_attributes(self._seed(), number)
+        merged = {**{k: float(v) for k, v in own.items()}, **{k: float(v) for k, v in values.items()}}
+        img = Image.fromarray(render(identity, merged))
+        arr = crop_resize(img, self._toy_size, self.native_size, self.crop_box)
+        return torch.from_numpy(arr.transpose(2, 0, 1).copy())

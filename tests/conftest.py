@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny toy-faces dataset and a tiny trained run, built once per session."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from faderkit.recipe import validate
+
+ATTRS = ["Smiling", "Eyeglasses"]
+
+
+def tiny_recipe(root, **train) -> dict:
+    """A recipe small enough to train in about a second on a CPU (32 px, 3 layers, few maps)."""
+    return {
+        "data": {"name": "toyfaces", "root": str(root), "image_size": 32, "attributes": ATTRS,
+                 "params": {"count": 60}},
+        "model": {"n_layers": 3, "init_fm": 8, "max_fm": 32,
+                  "discriminator": {"name": "latent", "params": {"conv_fm": 32, "hid_dim": 32}}},
+        "train": {"steps": 12, "batch_size": 8, "lambda_e": 0.01, "lambda_warmup": 4, "log_every": 2,
+                  "eval_every": 6, "sample_every": 6, "checkpoint_every": 4, "eval_batches": 1, **train},
+        "classifier": {"steps": 6, "batch_size": 8, "params": {"init_fm": 8, "max_fm": 16, "hid_dim": 16}},
+    }
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory):
+    """60 toy faces in the CelebA layout (48 train / 6 valid / 6 test), with their 32 px cache."""
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    root = tmp_path_factory.mktemp("toy") / "faces"
+    ToyFaces.generate(root, 60, seed=0)
+    return root
+
+
+@pytest.fixture
+def toy_copy(toy_root, tmp_path):
+    """A private copy of the toy dataset that a test may damage."""
+    dst = tmp_path / "faces"
+    shutil.copytree(toy_root, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def trained_run(toy_root, tmp_path_factory):
+    """A finished tiny run: its directory (best/last/classifier checkpoints, samples, metrics)."""
+    from faderkit.train import train
+
+    run = tmp_path_factory.mktemp("run") / "tiny"
+    train(validate(tiny_recipe(toy_root)), run, progress=False, log=lambda m: None)
+    return run

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import faderkit
+from faderkit import FaderkitError
+from faderkit.cli import cli
+
+
+@pytest.fixture
+def face(toy_root):
+    return toy_root / "img_align_celeba" / "000055.jpg"  # a test-split face
+
+
+def run_edit(*args):
+    return CliRunner().invoke(cli, ["edit", *map(str, args)])
+
+
+def test_python_api_edits_with_keyword_sliders(trained_run, face):
+    model = faderkit.load(trained_run / "best.safetensors")
+    assert [a.name for a in model.attributes] == ["Smiling", "Eyeglasses"]
+    out0, out1 = model.edit(face, Smiling=0), model.edit(face, Smiling=1)
+    assert out0.size == (32, 32) and out0.mode == "RGB"
+    assert np.abs(np.asarray(out0, float) - np.asarray(out1, float)).mean() > 0  # the slider does something
+
+
+def test_unset_attributes_keep_the_classifiers_inferred_values(trained_run, face, monkeypatch):
+    model = faderkit.load(trained_run / "best.safetensors")
+    x = model.prepare(face)
+    inferred = model.infer(faderkit.imageio.to_unit(x))
+    seen = {}
+    real = model.model.reconstruct
+
+    def spy(images, code):
+        seen["code"] = code
+        return real(images, code)
+
+    monkeypatch.setattr(model.model, "reconstruct", spy)
+    model.edit_tensor(x, {"Smiling": 0.8})
+    code = seen["code"][0].tolist()
+    assert code[:2] == pytest.approx([0.2, 0.8])
+    assert code[2:] == [1.0 - inferred[0, 1].item(), float(inferred[0, 1].item())]
+
+
+def test_any_size_and_mode_is_prepared_like_the_training_data(trained_run):
+    model = faderkit.load(trained_run / "best.safetensors")
+    for arr in (np.zeros((300, 120, 3), np.uint8), np.zeros((218, 178, 3), np.uint8)):
+        assert tuple(model.prepare(arr).shape) == (1, 3, 32, 32)
+    grey = Image.fromarray(np.full((50, 70), 128, np.uint8), "L")
+    assert tuple(model.prepare(grey).shape) == (1, 3, 32, 32)
+
+
+def test_cli_edit_writes_the_edit_and_a_comparison(trained_run, face, tmp_path):
+    out = tmp_path / "out.png"
+    result = run_edit(face, "-c", trained_run / "best.safetensors", "--set", "Smiling=0.5", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (32, 32)
+    wide = tmp_path / "cmp.png"
+    result = run_edit(face, "-c", trained_run / "best.safetensors", "--set", "Eyeglasses=1.5", "--compare", "-o", wide)
+    assert result.exit_code == 0 and Image.open(wide).size == (32 * 2 + 2, 32)
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("Smilng=1", "unknown attribute 'Smilng'; this model has: Smiling, Eyeglasses"),
+    ("Smiling", "malformed --set 'Smiling'"),
+    ("Smiling=", "malformed --set"),
+    ("Smiling=lots", "expected a number"),
+    ("Smiling=nan", "finite number"),
+])
+def test_cli_edit_bad_settings(trained_run, face, tmp_path, setting, message):
+    result = run_edit(face, "-c", trained_run / "best.safetensors", "--set", setting, "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o.png").exists()
+
+
+def test_cli_edit_bad_images(trained_run, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    truncated = tmp_path / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    for img, message in ((tmp_path / "missing.jpg", "image not found"), (text, "not an image"),
+                         (truncated, "cannot read image")):
+        result = run_edit(img, "-c", trained_run / "best.safetensors", "--set", "Smiling=1", "-o", tmp_path / "o.png")
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_edit_bad_checkpoints(trained_run, face, tmp_path):
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes((trained_run / "best.safetensors").read_bytes()[:5000])
+    pickled = tmp_path / "model.pt"
+    torch.save({"x": 1}, pickled)
+    for ck, message in ((cut, "not a readable faderkit checkpoint"), (pickled, "not a readable faderkit checkpoint"),
+                        (trained_run / "classifier.safetensors", "not a trained fader model"),
+                        (tmp_path / "none.safetensors", "checkpoint not found")):
+        result = run_edit(face, "-c", ck, "--set", "Smiling=1", "-o", tmp_path / "o.png")
+        assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_cli_edit_never_overwrites_its_input_unless_asked(trained_run, tmp_path, face):
+    img = tmp_path / "me.png"
+    Image.open(face).save(img)
+    before = img.read_bytes()
+    result = run_edit(img, "-c", trained_run / "best.safetensors", "--set", "Smiling=1", "-o", img)
+    assert result.exit_code == 2 and "is the input image" in result.output
+    assert img.read_bytes() == before
+    result = run_edit(img, "-c", trained_run / "best.safetensors", "--set", "Smiling=1", "-o", img, "--overwrite-input")
+    assert result.exit_code == 0 and img.read_bytes() != before

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from faderkit import FaderkitError, checkpoint
+from faderkit.cli import cli
+from faderkit.recipe import validate
+from faderkit.train import lambda_at, train
+
+from conftest import tiny_recipe
+
+
+def test_run_directory_is_self_describing(trained_run):
+    saved = yaml.safe_load((trained_run / "recipe.yaml").read_text())
+    assert saved["train"]["steps"] == 12 and saved["data"]["attributes"] == ["Smiling", "Eyeglasses"]
+    records = [json.loads(l) for l in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "loss_rec" in r]
+    assert steps == [2, 4, 6, 8, 10, 12]
+    assert all(r["images_per_s"] > 0 and r["loss_rec"] >= 0 for r in records if "loss_rec" in r)
+    assert [r["step"] for r in records if "valid_mse" in r] == [6, 12]
+    assert "valid_swap" in records[-1]
+    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_000006.png", "step_000012.png"]
+
+
+def test_checkpoints_carry_recipe_attributes_and_versions(trained_run):
+    for name in ("best", "last"):
+        tensors, meta = checkpoint.load(trained_run / f"{name}.safetensors")
+        assert meta["kind"] == "fader" and [a["name"] for a in meta["attributes"]] == ["Smiling", "Eyeglasses"]
+        assert meta["recipe"]["model"]["n_layers"] == 3 and meta["versions"]["torch"] == torch.__version__
+        assert meta["preprocess"]["crop_box"] == [0, 20, 178, 198]
+        assert any(k.startswith("classifier.") for k in tensors)
+    assert checkpoint.read_meta(trained_run / "last.safetensors")["step"] == 12
+    assert "opt_ae" in checkpoint.read_meta(trained_run / "last.safetensors")
+
+
+def test_sample_grid_has_original_reconstruction_and_one_column_per_attribute(trained_run):
+    from PIL import Image
+
+    img = Image.open(trained_run / "samples" / "step_000012.png")
+    cols = 2 + 2  # original, reconstruction, Smiling flipped, Eyeglasses flipped
+    assert img.width == 2 + cols * (32 + 2)
+    assert img.height == 2 + 6 * (32 + 2)  # the 6 validation images
+
+
+def test_lambda_rises_linearly_then_holds():
+    r = validate(tiny_recipe("x", lambda_e=0.5, lambda_warmup=10))
+    assert [lambda_at(s, r) for s in (0, 5, 10, 50)] == [0.0, 0.25, 0.5, 0.5]
+
+
+def test_refuses_existing_run_dir_and_resumes_to_planned_steps(toy_root, tmp_path):
+    run = tmp_path / "run"
+    recipe = validate(tiny_recipe(toy_root, steps=8))
+    train(recipe, run, progress=False, log=lambda m: None)
+    before = (run / "best.safetensors").read_bytes()
+    with pytest.raises(FaderkitError, match="already holds a run"):
+        train(recipe, run, progress=False, log=lambda m: None)
+    assert (run / "best.safetensors").read_bytes() == before
+    longer = validate(tiny_recipe(toy_root, steps=12))
+    train(longer, run, resume=True, progress=False, log=lambda m: None)
+    assert checkpoint.read_meta(run / "last.safetensors")["step"] == 12
+    steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()
+             if "loss_rec" in l]
+    assert steps == sorted(set(steps)) and steps[-1] == 12
+
+
+def test_resume_without_a_checkpoint_is_refused(toy_root, tmp_path):
+    with pytest.raises(FaderkitError, match="nothing to resume"):
+        train(validate(tiny_recipe(toy_root)), tmp_path / "empty", resume=True, progress=False)
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(toy_root, tmp_path, monkeypatch):
+    import faderkit.train as T
+
+    real = T.F.mse_loss
+    calls = {"n": 0}
+
+    def poisoned(a, b, *args, **kw):
+        calls["n"] += 1
+        out = real(a, b, *args, **kw)
+        return out * float("nan") if calls["n"] == 6 else out
+
+    monkeypatch.setattr(T.F, "mse_loss", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(FaderkitError, match=r"became nan at step 5.*step 4"):
+        train(validate(tiny_recipe(toy_root, steps=12, eval_every=100, sample_every=100)), run,
+              progress=False, log=lambda m: None)
+    tensors, meta = checkpoint.load(run / "last.safetensors")
+    assert meta["step"] == 4
+    assert all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point())
+
+
+def test_cli_train_refuses_existing_run_dir_in_one_line(toy_root, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(toy_root, steps=2)))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("precious")
+    result = CliRunner().invoke(cli, ["train", str(recipe), "--run-dir", str(run), "--quiet"])
+    assert result.exit_code == 2 and "already holds a run" in result.output
+    assert (run / "keep.txt").read_text() == "precious"
+
+
+def test_cli_train_runs_and_prints_the_best_checkpoint(toy_root, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(toy_root)))
+    result = CliRunner().invoke(cli, ["train", str(recipe), "--set", "train.steps=4", "--run-dir",
+                                      str(tmp_path / "run"), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].endswith("best.safetensors")
+    assert checkpoint.read_meta(tmp_path / "run" / "last.safetensors")["step"] == 4
+
+
+def test_missing_dataset_file_is_named(toy_copy, tmp_path):
+    (toy_copy / "list_eval_partition.txt").unlink()
+    with pytest.raises(FaderkitError, match="list_eval_partition.txt"):
+        train(validate(tiny_recipe(toy_copy)), tmp_path / "run", progress=False)
