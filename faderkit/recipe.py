@@ -66,6 +66,13 @@ class TrainSection(Strict):
     select_by: Literal["reconstruction", "swap"] = Field(
         "reconstruction", description="validation metric that picks best.safetensors"
     )
+    # speed: none of these changes what the method learns
+    channels_last: bool = Field(False, description="NHWC memory format for the networks")
+    optimizer_impl: Literal["auto", "foreach", "fused", "single"] = Field(
+        "auto", description="Adam kernel: auto = torch's default; fused needs CUDA")
+    amp: Literal["off", "bf16"] = Field("off", description="bf16 autocast (CUDA)")
+    compile: bool = Field(False, description="torch.compile the networks (CUDA; slow to start)")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
 
 
 class ClassifierSection(Strict):

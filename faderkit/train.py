@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import checkpoint as ckpt
 from .codes import attribute_loss, blocks, flipped_labels, logits_to_labels
 from .data import BatchStream, prepare_batch
+from .distributed import Dist
 from .errors import FaderkitError
 from .interfaces import Attribute, AttributeDataset
 from .model import FaderModel, build_classifier
@@ -120,33 +121,57 @@ def load_classifier(path: Path, recipe: Recipe, attrs, device):
 
 # ---------------------------------------------------------------- the fader
 
+def _adam(params, recipe: Recipe) -> torch.optim.Adam:
+    t = recipe.train
+    impl = {"auto": {}, "foreach": {"foreach": True}, "fused": {"fused": True}, "single": {"foreach": False}}[t.optimizer_impl]
+    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, 0.999), **impl)
+
+
 class Trainer:
     def __init__(self, recipe: Recipe, run_dir: str | Path, resume: bool = False, device: str | None = None,
                  progress: bool = True, log=print):
-        self.recipe, self.resume, self.progress, self.log = recipe, resume, progress, log
+        self.recipe, self.resume, self.progress = recipe, resume, progress
         self.run = RunDir(run_dir)
-        self.device = pick_device(device or recipe.train.device)
+        device = pick_device(device or recipe.train.device)
+        self.dist = Dist.from_env(device)
+        self.device = self.dist.device(device)
+        self.main = self.dist.is_main
+        self.log = log if self.main else (lambda m: None)
 
     # -- set-up
     def _setup(self) -> None:
-        r = self.recipe
+        r, t = self.recipe, self.recipe.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        if t.batch_size % self.dist.world:
+            raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
         self.dataset = open_dataset(r)
         self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
         if not self.attrs:
             raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
         self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
-        torch.manual_seed(r.train.seed)
+        torch.manual_seed(t.seed)
         self.model = FaderModel.build(r, self.attrs).to(self.device)
-        ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
-        betas = (r.train.beta1, 0.999)
-        self.opt_ae = torch.optim.Adam(ae_params, lr=r.train.lr, betas=betas)
-        self.opt_dis = torch.optim.Adam(self.model.discriminator.parameters(), lr=r.train.lr, betas=betas)
-        self.stream = BatchStream(self.train_split, r.train.batch_size, seed=r.train.seed)
+        if t.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        # the networks as the loop calls them: DDP-wrapped under torchrun, compiled on request
+        self.enc, self.dec, self.dis = (self._wrap(m) for m in (self.model.encoder, self.model.decoder,
+                                                                  self.model.discriminator))
+        self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
+        self.opt_ae = _adam(self.ae_params, r)
+        self.opt_dis = _adam(self.model.discriminator.parameters(), r)
+        self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
+                                  rank=self.dist.rank, world=self.dist.world)
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
         self.step, self.best = 0, None
         n = min(8, len(self.valid_split))
         self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
         self.sample_y = self.valid_split.labels[:n].to(self.device)
         self.classifier = None
+
+    def _wrap(self, module):
+        module = self.dist.wrap(module)
+        return torch.compile(module) if self.recipe.train.compile else module
 
     def _save(self, path: Path, with_optim: bool) -> None:
         tensors = ckpt.prefixed("model", self.model.state_dict())
@@ -171,47 +196,57 @@ class Trainer:
         self.opt_ae.load_state_dict(ckpt.unflatten_optimizer("opt_ae", tensors, meta["opt_ae"]))
         self.opt_dis.load_state_dict(ckpt.unflatten_optimizer("opt_dis", tensors, meta["opt_dis"]))
         self.step, self.best = meta["step"], meta.get("best")
-        self.run.truncate_metrics(self.step)
+        if self.main:
+            self.run.truncate_metrics(self.step)
 
     # -- one iteration
+    def _batch(self, b: int, gen: torch.Generator):
+        images, labels = self.stream.batch(b)
+        x = prepare_batch(images, self.device, self.recipe.train.flip, gen, self.recipe.train.channels_last)
+        return x, labels
+
     def _iteration(self, gen: torch.Generator) -> dict:
-        r, m = self.recipe.train, self.model
+        t = self.recipe.train
         lam = lambda_at(self.step, self.recipe)
-        loss_dis = None
-        for k in range(r.dis_steps):
-            images, labels = self.stream.batch(self.step * r.dis_steps + k)
-            x = prepare_batch(images, self.device, r.flip, gen)
-            y = labels.to(self.device)
+        x, labels = self._batch(self.step * t.dis_steps, gen)
+        y = labels.to(self.device)
+        with self.autocast:
+            feats = self.enc(x)  # shared by the discriminator step (detached) and the autoencoder step
+        for k in range(t.dis_steps):
             if k == 0:
-                feats = m.encoder(x)  # shared with the autoencoder step below
-                x_ae, y_ae, labels_ae = x, y, labels
-                z = feats[-1].detach()
+                z, y_dis = feats[-1].detach(), y
             else:
-                with torch.no_grad():
-                    z = m.encoder(x)[-1]
-            loss_dis = attribute_loss(m.discriminator(z), y, self.attrs)
+                xk, lk = self._batch(self.step * t.dis_steps + k, gen)
+                with torch.no_grad(), self.autocast:
+                    z, y_dis = self.enc(xk)[-1], lk.to(self.device)
+            with self.autocast:
+                loss_dis = attribute_loss(self.dis(z).float(), y_dis, self.attrs)
             self.opt_dis.zero_grad(set_to_none=True)
             loss_dis.backward()
-            if r.clip_grad:
-                torch.nn.utils.clip_grad_norm_(m.discriminator.parameters(), r.clip_grad)
+            if t.clip_grad:
+                torch.nn.utils.clip_grad_norm_(self.model.discriminator.parameters(), t.clip_grad)
             self.opt_dis.step()
 
-        recon = m.decoder(feats, m.code(y_ae))
-        loss_rec = F.mse_loss(recon, x_ae)
-        loss = loss_rec
-        loss_adv = torch.zeros((), device=self.device)
-        if lam > 0:
-            m.discriminator.requires_grad_(False)
-            target = flipped_labels(labels_ae, self.attrs, gen).to(self.device)
-            loss_adv = attribute_loss(m.discriminator(feats[-1]), target, self.attrs)
-            m.discriminator.requires_grad_(True)
-            loss = loss_rec + lam * loss_adv
-        _finite(loss.detach(), "the autoencoder loss", self.step, self.run)
-        _finite(loss_dis.detach(), "the discriminator loss", self.step, self.run)
+        with self.autocast:
+            recon = self.dec(feats, self.model.code(y))
+            loss_rec = F.mse_loss(recon.float(), x)
+            loss_adv = torch.zeros((), device=self.device)
+            if lam > 0:
+                # the raw module: its weights get no gradient here, only the encoder does
+                dis = self.model.discriminator
+                dis.requires_grad_(False)
+                target = flipped_labels(labels, self.attrs, gen).to(self.device)
+                loss_adv = attribute_loss(dis(feats[-1]).float(), target, self.attrs)
+                dis.requires_grad_(True)
+        loss = loss_rec + lam * loss_adv
+        finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
+        if not self.dist.all_ok(finite, self.device):
+            bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
+            _finite(torch.tensor(float("nan")), bad if not finite else "another process's loss", self.step, self.run)
         self.opt_ae.zero_grad(set_to_none=True)
         loss.backward()
-        if r.clip_grad:
-            torch.nn.utils.clip_grad_norm_(list(m.encoder.parameters()) + list(m.decoder.parameters()), r.clip_grad)
+        if t.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.ae_params, t.clip_grad)
         self.opt_ae.step()
         return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam}
 
@@ -259,54 +294,69 @@ class Trainer:
     # -- the loop
     def run_training(self) -> Path:
         r = self.recipe
-        self.run.open(self.resume)
+        error = None
+        if self.main:
+            try:
+                self.run.open(self.resume)
+            except FaderkitError as exc:
+                error = exc
+        if not self.dist.all_ok(error is None, torch.device("cpu") if self.device.type == "cpu" else self.device):
+            self.dist.close()
+            raise error or FaderkitError(f"the main process could not open {self.run.path}")
         try:
             self._setup()
-            if not self.resume:
+            if self.main and not self.resume:
                 self.run.recipe.write_text(to_yaml(r))
             if r.classifier.enabled:
-                if self.run.classifier.exists():
-                    self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
-                else:
-                    self.classifier, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress)
-                    self.log("classifier valid accuracy: " + ", ".join(f"{a.name} {v:.1%}" for a, v in zip(self.attrs, acc)))
-                    self.run.log({"step": 0, "classifier_valid_accuracy": dict(zip([a.name for a in self.attrs], acc))})
-                self.classifier.requires_grad_(False)
+                self._classifier()
             if self.resume:
                 self._restore()
                 self.log(f"resuming {self.run.path} at step {self.step}")
             self._loop()
         finally:
             self.run.close()
+            self.dist.close()
         return self.run.best if self.run.best.exists() else self.run.last
 
+    def _classifier(self) -> None:
+        r = self.recipe
+        if self.main and not self.run.classifier.exists():
+            _, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress)
+            self.log("classifier valid accuracy: " + ", ".join(f"{a.name} {v:.1%}" for a, v in zip(self.attrs, acc)))
+            self.run.log({"step": 0, "classifier_valid_accuracy": dict(zip([a.name for a in self.attrs], acc))})
+        self.dist.barrier()
+        self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
+        self.classifier.requires_grad_(False)
+
     def _loop(self) -> None:
-        r = self.recipe.train
-        gen = torch.Generator().manual_seed(r.seed * 1_000_003 + self.step)
+        t = self.recipe.train
+        gen = torch.Generator().manual_seed(t.seed * 1_000_003 + self.step)
         self.model.train()
         t0, seen, stats = time.perf_counter(), 0, {}
-        with _progress(self.progress) as bar:
-            task = bar.add_task("fader", total=r.steps, completed=self.step, stats="")
-            while self.step < r.steps:
+        with _progress(self.progress and self.main) as bar:
+            task = bar.add_task("fader", total=t.steps, completed=self.step, stats="")
+            while self.step < t.steps:
                 stats = self._iteration(gen)
                 self.step += 1
-                seen += r.batch_size * r.dis_steps
-                if self.step % r.log_every == 0 or self.step == r.steps:
+                seen += t.batch_size  # images through the encoder per step, all processes together
+                done = self.step == t.steps
+                if not self.main:
+                    continue
+                if self.step % t.log_every == 0 or done:
                     ips = seen / (time.perf_counter() - t0)
                     self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1)})
                     bar.update(task, completed=self.step, stats=f"rec {stats['loss_rec']:.4f} dis {stats['loss_dis']:.3f} "
                                f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s")
                     t0, seen = time.perf_counter(), 0
-                done = self.step == r.steps
-                if self.step % r.eval_every == 0 or done:
+                if self.step % t.eval_every == 0 or done:
                     ev = self.evaluate()
                     better = self._is_better(ev)
                     self.run.log({"step": self.step, **ev, "best": better})
                     if better:
                         self._save(self.run.best, with_optim=False)
-                if self.step % r.sample_every == 0 or done:
+                if self.step % t.sample_every == 0 or done:
                     save_grid(self.model, self.sample_x, self.sample_y, self.run.samples / f"step_{self.step:06d}.png")
-                if self.step % r.checkpoint_every == 0 or done:
+                if self.step % t.checkpoint_every == 0 or done:
                     self._save(self.run.last, with_optim=True)
         self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
                  f"best checkpoint {self.run.best}")
