@@ -89,9 +89,13 @@ def _parse_settings(pairs) -> dict[str, str]:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the edited image (.png or .jpg).")
 @click.option("--compare", is_flag=True, help="Write the prepared input and the edit side by side.")
+@click.option("--sweep", metavar="ATTR=START:STOP:COUNT",
+              help="Write one row instead: original, reconstruction, then ATTR slid over COUNT values from START "
+                   "to STOP, e.g. --sweep Smiling=-0.5:1.5:9 (--set values hold for the whole row).")
+@click.option("--labels/--no-labels", default=True, show_default=True, help="Title the columns of a --sweep row.")
 @click.option("--overwrite-input", is_flag=True, help="Allow -o to be the input image itself.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-def edit(image, checkpoint, settings, output, compare, overwrite_input, device):
+def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_input, device):
     """Edit IMAGE by setting attribute sliders, e.g. --set Smiling=0.8 --set Male=0.
 
     The image is cropped and resized the way the model's training data was. `faderkit plugins`
@@ -100,15 +104,24 @@ def edit(image, checkpoint, settings, output, compare, overwrite_input, device):
     import torch
 
     from .editor import Editor
+    from .grids import check_sweepable, parse_sweep, tile, value_label
     from .imageio import save_image
 
     parsed = _parse_settings(settings)
+    swept = parse_sweep(sweep) if sweep is not None else None
     if image.exists() and output.exists() and output.resolve() == image.resolve() and not overwrite_input:
         raise FaderkitError(f"-o {output} is the input image; choose another output or pass --overwrite-input")
     editor = Editor.load(checkpoint, device=device)
+    if swept:
+        check_sweepable(editor.attributes, swept[0])
     x = editor.prepare(image)
     out = editor.edit_tensor(x, parsed)[0]
-    if compare:
+    if swept:
+        name, values = swept
+        row = torch.cat([x[:, None], out[None, None], editor.sweep(x, name, values, parsed)], 1)
+        titles = ["orig", "recon"] + [value_label(v) for v in values] if labels else None
+        out = tile(row, titles)
+    elif compare:
         out = torch.cat([x[0], torch.full((3, x.shape[2], 2), 255, dtype=torch.uint8), out], 2)
     save_image(out, output)
     click.echo(str(output))
@@ -149,6 +162,61 @@ def data(dataset, out_dir, count, seed):
         raise FaderkitError(f"dataset '{dataset}' has no generator; these do: {', '.join(able) or 'none'}")
     entry.factory.generate(out_dir, count, seed)
     click.echo(str(out_dir))
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="The dataset split to evaluate on.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where report.json, report.md and the grids go [default: eval_<split> beside the checkpoint].")
+@click.option("--alpha", default=1.0, show_default=True, type=float,
+              help="Slider value a for flips: code [1-a, a] towards 1, [a, 1-a] towards 0 (paper: 1; try 2).")
+@click.option("--classifier", type=click.Path(dir_okay=False, path_type=Path),
+              help="An attribute classifier to judge with [default: eval_classifier.safetensors beside the "
+                   "checkpoint, trained on first use with another seed than the run's own].")
+@click.option("--attribute", "attributes", multiple=True, metavar="NAME",
+              help="Attribute(s) to draw sweep grids for (repeatable) [default: every binary attribute].")
+@click.option("--sweep", "sweep_range", default="0:1:5", show_default=True, metavar="START:STOP:COUNT",
+              help="Slider values of the sweep grids.")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N images of the split.")
+@click.option("--gt-images", default=100, show_default=True, type=click.IntRange(min=0),
+              help="Images compared with ground-truth renders (datasets that can render; 0 turns it off).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Read the dataset from here instead of the root in the checkpoint's recipe.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--quiet", is_flag=True, help="No progress messages.")
+def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range, limit, gt_images, data_root,
+          device, quiet):
+    """Measure a trained CHECKPOINT: reconstruction, swap accuracy, preservation, latent probe, ground truth.
+
+    Writes report.json, report.md, samples.png and one sweep_<attribute>.png per attribute, and
+    prints the path of report.md.
+    """
+    from .evaluate import evaluate
+    from .grids import parse_range
+
+    values = parse_range(sweep_range, "--sweep")
+    out_dir = out_dir or checkpoint.parent / f"eval_{split}"
+    log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    report = evaluate(checkpoint, out_dir, split=split, alpha=alpha, classifier=classifier, device=device,
+                      limit=limit, gt_images=gt_images, sweep_attributes=attributes or None, sweep_values=values,
+                      data_root=data_root, progress=not quiet, log=log)
+    if not quiet:
+        rc, sw, pr = report["reconstruction"], report["swap_accuracy"], report["preservation"]
+        click.echo(f"PSNR {rc['psnr']:.2f} dB, SSIM {rc['ssim']:.3f}; swap accuracy {sw['mean']:.1%}; "
+                   f"preservation {'n/a' if pr['mean'] is None else format(pr['mean'], '.1%')}", err=True)
+    click.echo(str(out_dir / "report.md"))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the PNG [default: RUN_DIR/curves.png].")
+def curves(run_dir, output):
+    """Draw the loss and metric curves of a run (from its metrics.jsonl) to a PNG."""
+    from .curves import plot_curves
+
+    click.echo(str(plot_curves(run_dir, output)))
 
 
 def main():

@@ -84,11 +84,13 @@ class Editor:
         return Image.fromarray(out.permute(1, 2, 0).numpy())
 
     @torch.no_grad()
-    def sweep(self, images: torch.Tensor, attribute: str, values: Sequence[float]) -> torch.Tensor:
-        """uint8 (B, 3, S, S) -> uint8 (B, len(values), 3, S, S): one attribute slid over ``values``."""
+    def sweep(self, images: torch.Tensor, attribute: str, values: Sequence[float],
+              settings: Mapping[str, str | float] | None = None) -> torch.Tensor:
+        """uint8 (B, 3, S, S) -> uint8 (B, len(values), 3, S, S): one attribute slid over ``values``
+        (the others as in ``settings``, else as inferred)."""
         x = to_unit(images.to(self.device))
         feats = self.model.encoder(x)
-        base = self._base_code(x, {})
+        base = self._base_code(x, settings or {})
         outs = [self.model.decoder(feats, apply_settings(base, self.attributes, {attribute: v})) for v in values]
         return to_uint8(torch.stack(outs, 1)).cpu()
 

@@ -49,6 +49,15 @@ def faderkit_discriminators():
 
 
 @hookspec
+def faderkit_image_discriminators():
+    """Image discriminators (e.g. PatchGAN) for the optional adversarial loss on decoded images.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(arch, **params)`` returns an
+        :class:`faderkit.interfaces.ImageDiscriminator`.
+    """
+
+
+@hookspec
 def faderkit_classifiers():
     """Attribute classifiers on images, used by ``edit`` to infer unset attributes and by ``eval``.
 

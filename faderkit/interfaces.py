@@ -83,6 +83,13 @@ class Discriminator(nn.Module, ABC):
     def forward(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
+class ImageDiscriminator(nn.Module, ABC):
+    """Image -> real/fake logits of any shape (a PatchGAN gives one per patch)."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class Classifier(nn.Module, ABC):
     """Image -> attribute logits (B, code_dim), one block of logits per attribute."""
 

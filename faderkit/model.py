@@ -9,7 +9,7 @@ from torch import nn
 
 from .codes import labels_to_code
 from .errors import FaderkitError
-from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder
+from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
 from .plugins import registries
 from .recipe import Component, Recipe
 
@@ -57,3 +57,10 @@ class FaderModel(nn.Module):
 def build_classifier(recipe: Recipe, attributes: Sequence[Attribute]) -> Classifier:
     c = recipe.classifier
     return _create("classifier", Component(name=c.name, params=c.params), arch_spec(recipe, attributes), Classifier)
+
+
+def build_patch_discriminator(recipe: Recipe, attributes: Sequence[Attribute]) -> ImageDiscriminator | None:
+    comp = recipe.model.patch_discriminator
+    if comp is None:
+        return None
+    return _create("image_discriminator", comp, arch_spec(recipe, attributes), ImageDiscriminator)

@@ -21,6 +21,7 @@ KINDS = {
     "encoder": "faderkit_encoders",
     "decoder": "faderkit_decoders",
     "discriminator": "faderkit_discriminators",
+    "image_discriminator": "faderkit_image_discriminators",
     "classifier": "faderkit_classifiers",
 }
 

@@ -44,6 +44,8 @@ class ModelSection(Strict):
     encoder: Component = Component(name="paper")
     decoder: Component = Component(name="paper")
     discriminator: Component = Component(name="latent")
+    patch_discriminator: Component | None = Field(
+        None, description="optional image discriminator on decoded images (published code); weight train.lambda_patch")
 
 
 class TrainSection(Strict):
@@ -54,6 +56,11 @@ class TrainSection(Strict):
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
     dis_steps: int = Field(1, ge=1, description="latent-discriminator updates per autoencoder update")
+    shared_batch: bool = Field(True, description="the first discriminator update reuses the autoencoder's batch and "
+                               "encoder pass (paper's algorithm); false: its own batch (published code), slower")
+    lambda_patch: float = Field(0.0, ge=0, description="weight of the patch discriminator's loss (needs model.patch_discriminator)")
+    label_smoothing: float = Field(0.2, ge=0, lt=1, description="patch discriminator's smoothing of the 'real' label")
+    lambda_clf: float = Field(0.0, ge=0, description="weight of the classifier's loss on images decoded with random attributes")
     clip_grad: float | None = Field(5.0, gt=0, description="gradient norm clip; null turns it off")
     flip: bool = Field(True, description="random horizontal flips, p = 0.5")
     seed: int = 0
@@ -91,6 +98,14 @@ class Recipe(Strict):
     model: ModelSection = ModelSection()
     train: TrainSection = TrainSection()
     classifier: ClassifierSection = ClassifierSection()
+
+    @model_validator(mode="after")
+    def _losses_have_their_networks(self):
+        if self.train.lambda_patch > 0 and self.model.patch_discriminator is None:
+            raise ValueError("train.lambda_patch > 0 needs model.patch_discriminator, e.g. {name: patch}")
+        if self.train.lambda_clf > 0 and not self.classifier.enabled:
+            raise ValueError("train.lambda_clf > 0 needs classifier.enabled: true")
+        return self
 
 
 def _format_error(exc: ValidationError, source: str) -> str:

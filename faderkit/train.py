@@ -22,7 +22,7 @@ from .data import BatchStream, prepare_batch
 from .distributed import Dist
 from .errors import FaderkitError
 from .interfaces import Attribute, AttributeDataset
-from .model import FaderModel, build_classifier
+from .model import FaderModel, build_classifier, build_patch_discriminator
 from .plugins import registries
 from .recipe import Recipe, to_yaml
 from .rundir import RunDir
@@ -160,6 +160,10 @@ class Trainer:
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
         self.opt_ae = _adam(self.ae_params, r)
         self.opt_dis = _adam(self.model.discriminator.parameters(), r)
+        self.patch = build_patch_discriminator(r, self.attrs)
+        if self.patch is not None:
+            self.patch.to(self.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
+            self.patch_w, self.opt_patch = self._wrap(self.patch), _adam(self.patch.parameters(), r)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
@@ -181,8 +185,10 @@ class Trainer:
                 "has_classifier": self.classifier is not None}
         if self.classifier is not None:
             tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
+        if self.patch is not None:
+            tensors.update(ckpt.prefixed("patch", self.patch.state_dict()))
         if with_optim:
-            for name, opt in (("opt_ae", self.opt_ae), ("opt_dis", self.opt_dis)):
+            for name, opt in self._optimizers():
                 t, rest = ckpt.flatten_optimizer(name, opt.state_dict())
                 tensors.update(t)
                 meta[name] = rest
@@ -193,11 +199,18 @@ class Trainer:
         if [a["name"] for a in meta["attributes"]] != [a.name for a in self.attrs]:
             raise FaderkitError(f"{self.run.last} was trained on other attributes: {[a['name'] for a in meta['attributes']]}")
         self.model.load_state_dict(ckpt.unprefixed("model", tensors))
-        self.opt_ae.load_state_dict(ckpt.unflatten_optimizer("opt_ae", tensors, meta["opt_ae"]))
-        self.opt_dis.load_state_dict(ckpt.unflatten_optimizer("opt_dis", tensors, meta["opt_dis"]))
+        if self.patch is not None:
+            self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
+        for name, opt in self._optimizers():
+            opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
         self.step, self.best = meta["step"], meta.get("best")
         if self.main:
             self.run.truncate_metrics(self.step)
+
+    def _optimizers(self):
+        yield from (("opt_ae", self.opt_ae), ("opt_dis", self.opt_dis))
+        if self.patch is not None:
+            yield "opt_patch", self.opt_patch
 
     # -- one iteration
     def _batch(self, b: int, gen: torch.Generator):
@@ -208,15 +221,16 @@ class Trainer:
     def _iteration(self, gen: torch.Generator) -> dict:
         t = self.recipe.train
         lam = lambda_at(self.step, self.recipe)
-        x, labels = self._batch(self.step * t.dis_steps, gen)
+        per_step = t.dis_steps + (0 if t.shared_batch else 1)
+        x, labels = self._batch(self.step * per_step, gen)
         y = labels.to(self.device)
         with self.autocast:
             feats = self.enc(x)  # shared by the discriminator step (detached) and the autoencoder step
         for k in range(t.dis_steps):
-            if k == 0:
+            if k == 0 and t.shared_batch:
                 z, y_dis = feats[-1].detach(), y
             else:
-                xk, lk = self._batch(self.step * t.dis_steps + k, gen)
+                xk, lk = self._batch(self.step * per_step + k + (0 if t.shared_batch else 1), gen)
                 with torch.no_grad(), self.autocast:
                     z, y_dis = self.enc(xk)[-1], lk.to(self.device)
             with self.autocast:
@@ -227,18 +241,15 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.discriminator.parameters(), t.clip_grad)
             self.opt_dis.step()
 
+        extra, stats = self._decoded_losses(x, feats, labels, gen) if self._decoded_terms() else (0.0, {})
         with self.autocast:
             recon = self.dec(feats, self.model.code(y))
             loss_rec = F.mse_loss(recon.float(), x)
             loss_adv = torch.zeros((), device=self.device)
             if lam > 0:
-                # the raw module: its weights get no gradient here, only the encoder does
-                dis = self.model.discriminator
-                dis.requires_grad_(False)
                 target = flipped_labels(labels, self.attrs, gen).to(self.device)
-                loss_adv = attribute_loss(dis(feats[-1]).float(), target, self.attrs)
-                dis.requires_grad_(True)
-        loss = loss_rec + lam * loss_adv
+                loss_adv = attribute_loss(self._frozen(self.model.discriminator, feats[-1]), target, self.attrs)
+        loss = loss_rec + lam * loss_adv + extra
         finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
         if not self.dist.all_ok(finite, self.device):
             bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
@@ -248,7 +259,50 @@ class Trainer:
         if t.clip_grad:
             torch.nn.utils.clip_grad_norm_(self.ae_params, t.clip_grad)
         self.opt_ae.step()
-        return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam}
+        return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam,
+                **stats}
+
+    @staticmethod
+    def _frozen(net, inputs) -> torch.Tensor:
+        """net(inputs) with gradients to the inputs only (the raw module, outside DDP)."""
+        net.requires_grad_(False)
+        try:
+            return net(inputs).float()
+        finally:
+            net.requires_grad_(True)
+
+    def _decoded_terms(self) -> bool:
+        t = self.recipe.train
+        return (self.patch is not None and t.lambda_patch > 0) or t.lambda_clf > 0
+
+    def _decoded_losses(self, x, feats, labels, gen) -> tuple[torch.Tensor, dict]:
+        """The published code's optional terms on images decoded with random target attributes:
+        a patch discriminator (updated here, real vs decoded) and the frozen classifier."""
+        t = self.recipe.train
+        target = torch.stack([torch.randint(a.size, (labels.shape[0],), generator=gen) for a in self.attrs], 1)
+        with self.autocast:
+            fake = self.dec(feats, self.model.code(target.to(self.device)))
+        extra, stats = torch.zeros((), device=self.device), {}
+        if self.patch is not None and t.lambda_patch > 0:
+            with self.autocast:
+                real_logits, fake_logits = self.patch_w(x).float(), self.patch_w(fake.detach()).float()
+            loss_patch = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - t.label_smoothing))
+                          + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+            self.opt_patch.zero_grad(set_to_none=True)
+            loss_patch.backward()
+            if t.clip_grad:
+                torch.nn.utils.clip_grad_norm_(self.patch.parameters(), t.clip_grad)
+            self.opt_patch.step()
+            with self.autocast:
+                fooled = self._frozen(self.patch, fake)
+            extra = extra + t.lambda_patch * F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+            stats["loss_patch"] = loss_patch.item()
+        if t.lambda_clf > 0:
+            with self.autocast:
+                loss_clf = attribute_loss(self.classifier(fake).float(), target.to(self.device), self.attrs)
+            extra = extra + t.lambda_clf * loss_clf
+            stats["loss_clf"] = loss_clf.item()
+        return extra, stats
 
     # -- validation
     @torch.no_grad()
@@ -338,7 +392,7 @@ class Trainer:
             while self.step < t.steps:
                 stats = self._iteration(gen)
                 self.step += 1
-                seen += t.batch_size  # images through the encoder per step, all processes together
+                seen += t.batch_size * (t.dis_steps + (0 if t.shared_batch else 1))  # images drawn, all processes
                 done = self.step == t.steps
                 if not self.main:
                     continue

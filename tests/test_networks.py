@@ -85,3 +85,13 @@ def test_unknown_variant_lists_choices(bad):
     _, a = encoder_and_arch()
     with pytest.raises(FaderkitError, match="choose one of"):
         registries()["decoder"].create("paper", a, **bad)
+
+
+@pytest.mark.parametrize("name", registries()["image_discriminator"].list())
+def test_image_discriminators(name):
+    net = registries()["image_discriminator"].create(name, arch())
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    logits = net(x)
+    assert logits.shape[0] == 2 and torch.isfinite(logits).all()
+    logits.mean().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

@@ -117,3 +117,23 @@ def test_missing_dataset_file_is_named(toy_copy, tmp_path):
     (toy_copy / "list_eval_partition.txt").unlink()
     with pytest.raises(FaderkitError, match="list_eval_partition.txt"):
         train(validate(tiny_recipe(toy_copy)), tmp_path / "run", progress=False)
+
+
+def test_patch_discriminator_and_classifier_losses_train_and_resume(toy_root, tmp_path):
+    raw = tiny_recipe(toy_root, steps=4, lambda_patch=0.1, lambda_clf=0.1)
+    raw["model"]["patch_discriminator"] = {"name": "patch", "params": {"n_layers": 2, "init_fm": 8}}
+    run = tmp_path / "run"
+    train(validate(raw), run, progress=False, log=lambda m: None)
+    records = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    trained = [r for r in records if "loss_patch" in r]
+    assert trained and all(r["loss_patch"] > 0 and r["loss_clf"] > 0 for r in trained)
+    tensors, meta = checkpoint.load(run / "last.safetensors")
+    assert any(k.startswith("patch.") for k in tensors) and "opt_patch" in meta
+    raw["train"]["steps"] = 6
+    train(validate(raw), run, resume=True, progress=False, log=lambda m: None)
+    assert checkpoint.read_meta(run / "last.safetensors")["step"] == 6
+
+
+def test_decoded_losses_need_their_networks(toy_root):
+    with pytest.raises(FaderkitError, match="needs model.patch_discriminator"):
+        validate(tiny_recipe(toy_root, lambda_patch=1.0))

@@ -2,7 +2,7 @@
 
 from faderkit import Entry, hookimpl
 
-from .networks import LatentDiscriminator, PaperClassifier, PaperDecoder, PaperEncoder
+from .networks import LatentDiscriminator, PaperClassifier, PaperDecoder, PaperEncoder, PatchDiscriminator
 
 
 @hookimpl
@@ -20,6 +20,11 @@ def faderkit_decoders():
 @hookimpl
 def faderkit_discriminators():
     return [Entry("latent", LatentDiscriminator, "One conv layer + FC 512 + FC n on the latent, dropout 0.3")]
+
+
+@hookimpl
+def faderkit_image_discriminators():
+    return [Entry("patch", PatchDiscriminator, "PatchGAN on decoded images (published code's optional loss)")]
 
 
 @hookimpl

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from faderkit.errors import FaderkitError
-from faderkit.interfaces import ArchSpec, Classifier, Decoder, Discriminator, Encoder
+from faderkit.interfaces import ArchSpec, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
 
 NORMS = {"batch": nn.BatchNorm2d, "instance": lambda c: nn.InstanceNorm2d(c, affine=True)}
 UPSAMPLES = ("deconv", "nearest", "pixelshuffle")
@@ -143,3 +143,21 @@ class PaperClassifier(Classifier):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)[-1])
+
+
+class PatchDiscriminator(ImageDiscriminator):
+    """PatchGAN: ``n_layers`` Ck layers then a 1-channel map, one real/fake logit per patch."""
+
+    def __init__(self, arch: ArchSpec, n_layers: int = 3, init_fm: int = 64, max_fm: int = 512):
+        super().__init__()
+        layers, c_in = [], 3
+        for i in range(n_layers):
+            c_out = min(init_fm * 2**i, max_fm)
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1)] + ([nn.BatchNorm2d(c_out)] if i else [])
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            c_in = c_out
+        layers.append(nn.Conv2d(c_in, 1, 3, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
