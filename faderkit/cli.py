@@ -184,9 +184,10 @@ def data(dataset, out_dir, count, seed):
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
               help="Read the dataset from here instead of the root in the checkpoint's recipe.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch [default: torch's choice].")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range, limit, gt_images, data_root,
-          device, quiet):
+          device, threads, quiet):
     """Measure a trained CHECKPOINT: reconstruction, swap accuracy, preservation, latent probe, ground truth.
 
     Writes report.json, report.md, samples.png and one sweep_<attribute>.png per attribute, and
@@ -200,7 +201,7 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
     report = evaluate(checkpoint, out_dir, split=split, alpha=alpha, classifier=classifier, device=device,
                       limit=limit, gt_images=gt_images, sweep_attributes=attributes or None, sweep_values=values,
-                      data_root=data_root, progress=not quiet, log=log)
+                      data_root=data_root, threads=threads, progress=not quiet, log=log)
     if not quiet:
         rc, sw, pr = report["reconstruction"], report["swap_accuracy"], report["preservation"]
         click.echo(f"PSNR {rc['psnr']:.2f} dB, SSIM {rc['ssim']:.3f}; swap accuracy {sw['mean']:.1%}; "

@@ -47,7 +47,7 @@ DEFINITIONS = {
     "preservation": "For each edited attribute i and each other attribute j: the fraction of images on which the "
                     "classifier's prediction of j on the edited image equals its prediction of j on the original "
                     "image. 'mean' averages over all pairs (i, j != i).",
-    "latent_probe": "A fresh MLP (one hidden layer of 256) trained on frozen, standardised latents E(x) of the "
+    "latent_probe": "A fresh MLP (one hidden layer of 128) trained on frozen, standardised latents E(x) of the "
                     "train split (epoch chosen on 10% of it held out), accuracy on this split beside the majority "
                     "rate: the accuracy of always answering the train split's most frequent value. Near the "
                     "majority rate, the latent hides the attribute.",
@@ -278,7 +278,7 @@ def majority_rate(train_labels: torch.Tensor, eval_labels: torch.Tensor, attrs: 
     return out
 
 
-def train_probe(z: torch.Tensor, y: torch.Tensor, attrs: Sequence[Attribute], epochs: int = 30, hidden: int = 256,
+def train_probe(z: torch.Tensor, y: torch.Tensor, attrs: Sequence[Attribute], epochs: int = 20, hidden: int = 128,
                 seed: int = 0) -> tuple[nn.Module, dict]:
     """A fresh MLP on frozen latents; the epoch with the best held-out accuracy (10% of ``z``) is kept."""
     from .codes import attribute_loss
@@ -483,8 +483,8 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
              classifier: str | Path | None = None, device: str = "auto", limit: int | None = None,
              gt_images: int = 100, gt_values: Sequence[float] = GT_VALUES,
              sweep_attributes: Sequence[str] | None = None, sweep_values: Sequence[float] = SWEEP_VALUES,
-             grid_rows: int = 8, probe_train_images: int = 10000, probe_epochs: int = 30,
-             batch_size: int = 100, data_root: str | Path | None = None, progress: bool = False,
+             grid_rows: int = 8, probe_train_images: int = 5000, probe_epochs: int = 20,
+             batch_size: int = 100, data_root: str | Path | None = None, threads: int | None = None, progress: bool = False,
              log: Callable[[str], None] = lambda m: None) -> dict:
     """Evaluate a fader checkpoint on a split; with ``out_dir``, write report.json, report.md and grids there.
 
@@ -500,6 +500,8 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
     if limit is not None and limit < 1:
         raise FaderkitError(f"--limit {limit}: must be at least 1")
     dev = pick_device(device)
+    if threads:
+        torch.set_num_threads(threads)
     editor = Editor.load(checkpoint, device=dev)
     attrs = editor.attributes
     names = [a.name for a in attrs]
