@@ -1,0 +1,344 @@
+"""faderkit eval, slider sweeps, curves, and the image metrics under them."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from scipy.signal import convolve2d
+
+import faderkit
+from faderkit import checkpoint as ckpt
+from faderkit.cli import cli
+from faderkit.curves import plot_curves
+from faderkit.evaluate import EVAL_CLASSIFIER, majority_rate
+from faderkit.grids import HEADER, PAD, parse_range
+from faderkit.imageio import to_unit
+from faderkit.interfaces import Attribute
+from faderkit.metrics import gaussian_window, psnr, ssim
+
+S = 32  # the tiny run's image size
+KEYS = {"reconstruction", "swap_accuracy", "preservation", "latent_probe", "ground_truth",
+        "classifier", "split", "alpha", "checkpoint"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_one_line_error(result, message):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
+
+
+# ---------------------------------------------------------------- metrics
+
+def test_psnr_on_known_inputs():
+    x = torch.zeros(2, 3, 16, 16)
+    y = torch.full_like(x, 0.1)  # MSE 0.01 -> 20 dB
+    assert psnr(x, y).tolist() == pytest.approx([20.0, 20.0], abs=1e-4)
+    y[1] = 0.01  # MSE 1e-4 -> 40 dB
+    assert psnr(x, y)[1].item() == pytest.approx(40.0, abs=1e-3)
+    assert psnr(x, x).tolist() == [100.0, 100.0]  # capped, never inf
+
+
+def _reference_ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """Wang et al.'s SSIM written out with a 2-D 'valid' convolution, one channel at a time."""
+    w = np.outer(*(2 * [gaussian_window().numpy()]))
+    c1, c2 = 0.01**2, 0.03**2
+    out = []
+    for a, b in zip(x, y):
+        f = lambda t: convolve2d(t, w, mode="valid")  # noqa: E731
+        ma, mb = f(a), f(b)
+        va, vb, cov = f(a * a) - ma**2, f(b * b) - mb**2, f(a * b) - ma * mb
+        out.append((((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))).mean())
+    return float(np.mean(out))
+
+
+def test_ssim_matches_the_standard_definition():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 24, 20, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    got = ssim(x, y)
+    for i in range(2):
+        assert got[i].item() == pytest.approx(_reference_ssim(x[i].numpy(), y[i].numpy()), abs=1e-5)
+
+
+def test_ssim_identity_noise_symmetry_and_constant_images():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 32, 32, generator=g)
+    assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-6)
+    slight = (x + 0.05 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    heavy = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    assert 1.0 > ssim(x, slight).item() > ssim(x, heavy).item()
+    assert ssim(x, heavy).item() == pytest.approx(ssim(heavy, x).item(), abs=1e-6)
+    a, b = 0.2, 0.6  # flat images: SSIM reduces to the luminance term (2ab + C1) / (a^2 + b^2 + C1)
+    flat = ssim(torch.full((1, 3, 16, 16), a), torch.full((1, 3, 16, 16), b)).item()
+    assert flat == pytest.approx((2 * a * b + 1e-4) / (a * a + b * b + 1e-4), abs=1e-5)
+    with pytest.raises(ValueError, match="at least 11x11"):
+        ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+
+
+def test_majority_rate_uses_the_train_splits_most_frequent_value():
+    attrs = [Attribute("A"), Attribute("C", ("r", "g", "b"))]
+    train = torch.tensor([[0, 2], [0, 2], [1, 0]])
+    test = torch.tensor([[1, 2], [1, 1], [0, 1], [0, 1]])  # majority A=0 on train: right on half of test
+    assert majority_rate(train, test, attrs) == [0.5, 0.25]
+
+
+# ---------------------------------------------------------------- the evaluation
+
+@pytest.fixture(scope="module")
+def fresh_ckpt(trained_run, tmp_path_factory):
+    """The tiny run's checkpoints copied aside, so the evaluation classifier is cached there, not in the shared run."""
+    d = tmp_path_factory.mktemp("evalrun")
+    for name in ("best.safetensors", "classifier.safetensors"):
+        shutil.copy(trained_run / name, d / name)
+    return d / "best.safetensors"
+
+
+@pytest.fixture(scope="module")
+def evaluated(fresh_ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "report"
+    result = invoke("eval", fresh_ckpt, "--out", out, "--device", "cpu", "--threads", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out / "report.md")
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_report_has_every_section_and_its_figures_in_range(evaluated, fresh_ckpt, toy_root):
+    out, r = evaluated
+    assert KEYS <= set(r)
+    assert r["split"] == {"name": "test", "images": 6, "of": 6}
+    assert r["alpha"]["values"] == {"0->1": 1.0, "1->0": 0.0}
+    rc = r["reconstruction"]
+    assert 0 <= rc["mse"] <= 1 and 0 < rc["psnr"] < 100 and -1 <= rc["ssim"] <= 1
+    test_labels = _labels(toy_root, "test")
+    for i, name in enumerate(["Smiling", "Eyeglasses"]):
+        sw = r["swap_accuracy"]["per_attribute"][name]
+        assert sw["n"] == {"0->1": int((test_labels[:, i] == 0).sum()), "1->0": int((test_labels[:, i] == 1).sum())}
+        for d in ("0->1", "1->0"):
+            assert sw[d] is None if sw["n"][d] == 0 else 0 <= sw[d] <= 1
+        assert 0 <= r["classifier"]["accuracy"][name] <= 1
+        assert 0 <= r["preservation"]["by_edited"][name] <= 1
+        lp = r["latent_probe"]["per_attribute"][name]
+        assert 0 <= lp["accuracy"] <= 1 and lp["gap"] == pytest.approx(lp["accuracy"] - lp["majority_rate"], abs=1e-5)
+    assert set(r["preservation"]["matrix"]) == {"Smiling", "Eyeglasses"}
+    c = r["classifier"]
+    assert c["source"] == "trained" and c["independent"] and c["seed_offset"] == 1
+    assert c["path"] == str(fresh_ckpt.parent / EVAL_CLASSIFIER)
+    md = (out / "report.md").read_text()
+    for heading in ("## Reconstruction", "## Swap accuracy and preservation", "## Latent probe", "## Ground truth"):
+        assert heading in md
+
+
+def _labels(root, split):
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    return ToyFaces(root, image_size=S, attributes=["Smiling", "Eyeglasses"]).split(split).labels
+
+
+def test_reconstruction_figures_match_a_direct_computation(evaluated, fresh_ckpt, toy_root):
+    _, r = evaluated
+    model = faderkit.load(fresh_ckpt)
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    split = ToyFaces(toy_root, image_size=S, attributes=["Smiling", "Eyeglasses"]).split("test")
+    x = to_unit(split.images(np.arange(len(split))))
+    with torch.no_grad():
+        rec = model.model.reconstruct(x, model.model.code(split.labels))
+    assert r["reconstruction"]["mse"] == pytest.approx(((rec - x) / 2).pow(2).mean().item(), rel=1e-4)
+
+
+def test_latent_probe_majority_rate_is_computed_from_the_data(evaluated, toy_root):
+    _, r = evaluated
+    train, test = _labels(toy_root, "train"), _labels(toy_root, "test")
+    for i, name in enumerate(["Smiling", "Eyeglasses"]):
+        mode = int(train[:, i].bincount(minlength=2).argmax())
+        assert r["latent_probe"]["per_attribute"][name]["majority_rate"] == pytest.approx(
+            float((test[:, i] == mode).float().mean()), abs=1e-6)
+
+
+def test_ground_truth_section_for_toy_faces(evaluated):
+    _, r = evaluated
+    gt = r["ground_truth"]
+    assert gt["available"] and gt["images"] == 6
+    assert gt["render_vs_original_psnr"] > 30  # the stored faces are the renders, up to JPEG noise
+    for name in ("Smiling", "Eyeglasses"):
+        v = gt["per_attribute"][name]
+        assert v["slider"]["values"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+        assert len(v["slider"]["l1"]) == 5 and all(0 <= e <= 1 for e in v["slider"]["l1"])
+        assert v["slider"]["progress_render"][0] == 0 and v["slider"]["progress_render"][-1] == pytest.approx(1)
+        assert 0 <= v["slider"]["monotone_fraction"] <= 1
+        assert sum(d["n"] for d in v["flip"]["by_direction"].values()) == 6
+        assert v["flip"]["psnr"] > 0
+
+
+def test_no_ground_truth_for_a_dataset_that_cannot_render(fresh_ckpt, tmp_path, monkeypatch):
+    from faderkit.evaluate import evaluate
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    monkeypatch.delattr(ToyFaces, "render")
+    threads = torch.get_num_threads()
+    r = evaluate(fresh_ckpt, split="test", device="cpu", threads=1)
+    assert torch.get_num_threads() == threads  # --threads holds for the evaluation only
+    assert r["ground_truth"]["available"] is False and "cannot render" in r["ground_truth"]["note"]
+
+
+def test_eval_classifier_is_cached_and_independent_of_the_runs(evaluated, fresh_ckpt, tmp_path):
+    cached = fresh_ckpt.parent / EVAL_CLASSIFIER
+    before = cached.read_bytes()
+    result = invoke("eval", fresh_ckpt, "--out", tmp_path / "again", "--device", "cpu", "--threads", "1", "--quiet",
+                    "--gt-images", "0")
+    assert result.exit_code == 0, result.output
+    r = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert r["classifier"]["source"] == "cached" and cached.read_bytes() == before
+    assert r["ground_truth"]["available"] is False
+    own, _ = ckpt.load(fresh_ckpt.parent / "classifier.safetensors")
+    ours, meta = ckpt.load(cached)
+    assert meta["seed_offset"] == 1
+    assert any(not torch.equal(own[k], ours[k]) for k in own if k.endswith("weight"))
+
+
+def test_judging_with_the_runs_own_classifier_is_flagged(fresh_ckpt, tmp_path):
+    result = invoke("eval", fresh_ckpt, "--out", tmp_path / "own", "--device", "cpu", "--threads", "1", "--quiet",
+                    "--gt-images", "0", "--classifier", fresh_ckpt.parent / "classifier.safetensors", "--alpha", "2")
+    assert result.exit_code == 0, result.output
+    r = json.loads((tmp_path / "own" / "report.json").read_text())
+    assert r["classifier"]["independent"] is False and "not independent" in r["classifier"]["note"]
+    assert r["alpha"]["values"] == {"0->1": 2.0, "1->0": -1.0}
+
+
+def test_eval_grids_one_row_per_image_one_block_per_attribute(evaluated):
+    out, r = evaluated
+    flips = Image.open(out / "samples.png")
+    assert flips.size == (PAD + 4 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 2 flips; 6 test images
+    for name in ("Smiling", "Eyeglasses"):
+        sweep = Image.open(out / f"sweep_{name}.png")
+        assert sweep.size == (PAD + 7 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 0:1:5
+    assert set(r["files"]) == {"samples", "sweep_Smiling", "sweep_Eyeglasses"}
+
+
+# ---------------------------------------------------------------- edit --sweep
+
+@pytest.fixture
+def face(toy_root):
+    return toy_root / "img_align_celeba" / "000055.jpg"
+
+
+def test_edit_sweep_writes_one_row_original_reconstruction_and_the_values(trained_run, face, tmp_path):
+    out = tmp_path / "grid.png"
+    result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", "Smiling=-0.5:1.5:9", "-o", out)
+    assert result.exit_code == 0, result.output
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (HEADER + PAD + S + PAD, PAD + 11 * (S + PAD), 3)
+    model = faderkit.load(trained_run / "best.safetensors")
+    x = model.prepare(face)
+
+    def tile(j):
+        y, x0 = HEADER + PAD, PAD + j * (S + PAD)
+        return grid[y:y + S, x0:x0 + S]
+
+    assert np.array_equal(tile(0), x[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(tile(1), model.edit_tensor(x, {})[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(tile(2 + 8), model.edit_tensor(x, {"Smiling": 1.5})[0].permute(1, 2, 0).numpy())
+    assert grid[:HEADER].min() < 100  # titled columns: dark text on the white strip
+    plain = tmp_path / "plain.png"
+    result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", "Eyeglasses=0:1:3",
+                    "--no-labels", "-o", plain)
+    assert result.exit_code == 0 and Image.open(plain).size == (PAD + 5 * (S + PAD), PAD + S + PAD)
+
+
+def test_sweep_ranges_are_inclusive_and_evenly_spaced():
+    assert parse_range("-0.5:1.5:9") == [-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+
+
+@pytest.mark.parametrize("sweep,message", [
+    ("Smiling=1:1:5", "is empty: START equals STOP"),
+    ("Smiling=1.5:-0.5:9", "is reversed"),
+    ("Smiling=0:1:1", "COUNT must be at least 2"),
+    ("Smiling=0:1:0", "COUNT must be at least 2"),
+    ("Smiling", "malformed --sweep 'Smiling'"),
+    ("Smiling=0:1", "expected START:STOP:COUNT"),
+    ("Smiling=a:b:c", "must be numbers"),
+    ("Smiling=0:inf:3", "must be finite"),
+    ("Smilng=0:1:5", "cannot sweep 'Smilng': unknown attribute; this model has: Smiling, Eyeglasses"),
+])
+def test_edit_bad_sweeps(trained_run, face, tmp_path, sweep, message):
+    result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", sweep, "-o", tmp_path / "g.png")
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "g.png").exists()
+
+
+# ---------------------------------------------------------------- eval: bad input
+
+@pytest.fixture(scope="module")
+def stranger_classifier(trained_run, tmp_path_factory):
+    """The run's classifier relabelled as one that knows only Male and Bangs."""
+    tensors, meta = ckpt.load(trained_run / "classifier.safetensors")
+    meta["attributes"] = [{"name": "Male", "values": ["0", "1"]}, {"name": "Bangs", "values": ["0", "1"]}]
+    path = tmp_path_factory.mktemp("stranger") / "male_bangs.safetensors"
+    ckpt.save(path, tensors, meta)
+    return path
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--split", "validation"], "has no split 'validation'; choose one of: train, valid, test"),
+    (["--classifier", "STRANGER"], "does not know attribute(s) Smiling, Eyeglasses of the checkpoint; "
+                                   "it was trained on: Male, Bangs"),
+    (["--classifier", "CKPT"], "is a faderkit fader checkpoint, not an attribute classifier"),
+    (["--sweep", "1:0:5"], "is reversed"),
+    (["--sweep", "0:1"], "expected START:STOP:COUNT"),
+    (["--attribute", "Male"], "cannot sweep 'Male': unknown attribute"),
+    (["--alpha", "0.5"], "must be above 0.5"),
+])
+def test_eval_bad_input(fresh_ckpt, stranger_classifier, tmp_path, args, message):
+    args = [{"STRANGER": stranger_classifier, "CKPT": fresh_ckpt}.get(a, a) for a in args]
+    result = invoke("eval", fresh_ckpt, "--out", tmp_path / "r", "--device", "cpu", "--threads", "1", "--quiet", *args)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
+def test_eval_of_a_missing_or_wrong_checkpoint(trained_run, tmp_path):
+    assert_one_line_error(invoke("eval", tmp_path / "none.safetensors", "--device", "cpu"), "checkpoint not found")
+    assert_one_line_error(invoke("eval", trained_run / "classifier.safetensors", "--device", "cpu"),
+                          "not a trained fader model")
+
+
+# ---------------------------------------------------------------- curves
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    shutil.copy(trained_run / "metrics.jsonl", d / "metrics.jsonl")
+    return d
+
+
+def test_curves_png_from_the_metrics_log(run_copy):
+    path = plot_curves(run_copy)
+    assert path == run_copy / "curves.png"
+    img = Image.open(path)
+    assert img.format == "PNG" and img.size == (960, 520)
+    assert len(np.unique(np.asarray(img.convert("L")))) > 10  # something drawn, not a blank canvas
+
+
+def test_curves_survive_a_log_cut_short_and_the_cli_draws_them(run_copy, tmp_path):
+    with open(run_copy / "metrics.jsonl", "a") as f:
+        f.write('{"step": 14, "loss_rec": 0.1, "loss_d')  # a record being written
+    out = tmp_path / "c.png"
+    result = invoke("curves", run_copy, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out) and Image.open(out).size == (960, 520)
+    (run_copy / "metrics.jsonl").write_text("")
+    assert plot_curves(run_copy).exists()  # an empty log (training just started) still gives a picture
+
+
+def test_curves_of_a_folder_that_is_not_a_run(tmp_path):
+    assert_one_line_error(invoke("curves", tmp_path), "has no metrics.jsonl")
+    assert_one_line_error(invoke("curves", tmp_path / "nowhere"), "run directory not found")
