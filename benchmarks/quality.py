@@ -56,13 +56,19 @@ def rows(report: dict) -> list[tuple[str, str, str, bool | None]]:
     gt = report["ground_truth"]
     if gt.get("available"):
         for n, v in gt["per_attribute"].items():
+            if "error" in v:
+                out.append((f"ground-truth PSNR of full flips {n}", f"cannot render: {v['error']}",
+                            f">= {GT_FLIP_PSNR_MIN:g} dB", False))
+                continue
             f = v["flip"]["psnr"]
             out.append((f"ground-truth PSNR of full flips {n}", f"{f:.2f} dB", f">= {GT_FLIP_PSNR_MIN:g} dB",
                         f is not None and f >= GT_FLIP_PSNR_MIN))
             base = v["flip"]["unedited_baseline"]["psnr"]
             out.append((f"  (unedited original vs that render, {n})", f"{base:.2f} dB", "-", None))
         for n, v in gt["per_attribute"].items():
-            s = v["slider"]
+            s = v.get("slider")
+            if not s:
+                continue
             prog = " ".join(f"{x:.2f}" for x in s["progress_edit"] or [])
             out.append((f"slider {n}: monotone / corr. / progress at {s['values']}",
                         f"{pct(s['monotone_fraction'])} / {s['correlation'] if s['correlation'] is None else round(s['correlation'], 3)}"

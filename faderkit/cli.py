@@ -109,6 +109,8 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
 
     parsed = _parse_settings(settings)
     swept = parse_sweep(sweep) if sweep is not None else None
+    if swept and compare:
+        raise FaderkitError("--sweep and --compare: choose one (a sweep row already starts with the input)")
     if image.exists() and output.exists() and output.resolve() == image.resolve() and not overwrite_input:
         raise FaderkitError(f"-o {output} is the input image; choose another output or pass --overwrite-input")
     editor = Editor.load(checkpoint, device=device)

@@ -24,6 +24,8 @@ from .codes import blocks, labels_to_code, logits_to_labels
 from .editor import Editor, _load_weights
 from .errors import FaderkitError
 from .grids import check_sweepable, tile, value_label
+from .groundtruth import DEFINITION as GT_DEFINITION
+from .groundtruth import GT_VALUES, can_render, ground_truth
 from .imageio import save_image, to_uint8, to_unit
 from .interfaces import Attribute, AttributeDataset, Split
 from .model import build_classifier
@@ -32,9 +34,6 @@ from .recipe import Recipe, validate
 #: The run's own classifier is trained with seed offset 0; the evaluation classifier with this one.
 EVAL_SEED_OFFSET = 1
 EVAL_CLASSIFIER = "eval_classifier.safetensors"
-GT_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
-#: A slider step may move the edit back along the rendered change by this fraction and still count as monotone.
-MONOTONE_TOLERANCE = 0.02
 SWEEP_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 DEFINITIONS = {
@@ -51,11 +50,7 @@ DEFINITIONS = {
                     "train split (epoch chosen on 10% of it held out), accuracy on this split beside the majority "
                     "rate: the accuracy of always answering the train split's most frequent value. Near the "
                     "majority rate, the latent hides the attribute.",
-    "ground_truth": "Edits against the dataset generator's render of the same identity with the edited attribute "
-                    "set to the slider value (other attributes at the image's labels), pixels in [0, 1]. Full "
-                    "flips use slider values 0 and 1. Progress t(v) = <e(v) - e(0), d> / |d|^2 with d = render(1) "
-                    "- render(0): how far the edit has moved along the rendered change (render: 0 at v=0, 1 at v=1). "
-                    f"Monotone: t never falls by more than {MONOTONE_TOLERANCE} between neighbouring values.",
+    "ground_truth": GT_DEFINITION,
 }
 
 
@@ -350,86 +345,6 @@ def _probe_section(editor: Editor, dataset: AttributeDataset, split: Split, p: d
             "latent_dim": int(z_train.shape[1]), **info, "definition": DEFINITIONS["latent_probe"]}
 
 
-# ---------------------------------------------------------------- ground truth
-
-@torch.no_grad()
-def _ground_truth_section(editor: Editor, dataset, split: Split, n: int, values: Sequence[float],
-                          batch_size: int) -> dict:
-    model, attrs, dev = editor.model, editor.attributes, editor.device
-    values = sorted({float(v) for v in values} | {0.0, 1.0})
-    v0, v1 = values.index(0.0), values.index(1.0)
-    per = {}
-    own_psnr, own_l1 = [], []
-    acc = {a.name: {"flip_psnr": {}, "flip_l1": {}, "base_psnr": {}, "base_l1": {}, "l1": [], "psnr": [],
-                    "t_edit": [], "t_render": []} for a in attrs if a.binary}
-    for idx in _batches(n, batch_size):
-        x = to_unit(split.images(idx).to(dev))
-        y = split.labels[torch.from_numpy(idx)].to(dev)
-        feats = model.encoder(x)
-        code = labels_to_code(y, attrs)
-        x01 = _unit(x).cpu()
-        own = torch.stack([dataset.render(split.name, int(k), {}) for k in idx]).float() / 255
-        rec01 = _unit(model.decoder(feats, code)).cpu()
-        own_psnr += metrics.psnr(x01, own).tolist()
-        own_l1 += metrics.l1(rec01, own).tolist()
-        for i, (a, s) in enumerate(zip(attrs, blocks(attrs))):
-            if not a.binary:
-                continue
-            edits, renders = [], []
-            for v in values:
-                blk = torch.tensor([1.0 - v, v], device=dev).expand(len(idx), 2)
-                edits.append(_unit(model.decoder(feats, _with_block(code, s, blk))).cpu())
-                renders.append(torch.stack([dataset.render(split.name, int(k), {a.name: v}) for k in idx]).float() / 255)
-            e, r = torch.stack(edits, 1), torch.stack(renders, 1)  # (B, V, 3, S, S)
-            st = acc[a.name]
-            st["l1"].append(metrics.l1(e.flatten(0, 1), r.flatten(0, 1)).view(len(idx), -1))
-            st["psnr"].append(metrics.psnr(e.flatten(0, 1), r.flatten(0, 1)).view(len(idx), -1))
-            d = (r[:, v1] - r[:, v0]).flatten(1)
-            norm = (d * d).sum(1)
-            ok = norm > 1e-8
-            st["t_edit"].append(((e - e[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
-            st["t_render"].append(((r - r[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
-            src = y[:, i].cpu()
-            for b in range(len(idx)):
-                t = 1 - int(src[b])
-                key = f"{a.values[int(src[b])]}->{a.values[t]}"
-                vt = v1 if t == 1 else v0
-                st["flip_psnr"].setdefault(key, []).append(float(metrics.psnr(e[b, vt][None], r[b, vt][None])))
-                st["flip_l1"].setdefault(key, []).append(float(metrics.l1(e[b, vt][None], r[b, vt][None])))
-                st["base_psnr"].setdefault(key, []).append(float(metrics.psnr(x01[b][None], r[b, vt][None])))
-                st["base_l1"].setdefault(key, []).append(float(metrics.l1(x01[b][None], r[b, vt][None])))
-    mean = lambda xs: round(float(np.mean(xs)), 6) if len(xs) else None  # noqa: E731
-    for name, st in acc.items():
-        l1_v, psnr_v = torch.cat(st["l1"]), torch.cat(st["psnr"])
-        te, tr = torch.cat(st["t_edit"]), torch.cat(st["t_render"])
-        monotone = (te[:, 1:] - te[:, :-1] >= -MONOTONE_TOLERANCE).all(1).float() if len(te) else torch.zeros(0)
-        flips = [v for k in st["flip_psnr"] for v in st["flip_psnr"][k]]
-        per[name] = {
-            "flip": {"psnr": mean(flips), "l1": mean([v for k in st["flip_l1"] for v in st["flip_l1"][k]]),
-                     "by_direction": {k: {"psnr": mean(st["flip_psnr"][k]), "l1": mean(st["flip_l1"][k]),
-                                          "n": len(st["flip_psnr"][k])} for k in sorted(st["flip_psnr"])},
-                     "unedited_baseline": {"psnr": mean([v for k in st["base_psnr"] for v in st["base_psnr"][k]]),
-                                           "l1": mean([v for k in st["base_l1"] for v in st["base_l1"][k]])}},
-            "slider": {
-                "values": values,
-                "l1": [round(float(v), 6) for v in l1_v.mean(0)],
-                "psnr": [round(float(v), 6) for v in psnr_v.mean(0)],
-                "progress_edit": [round(float(v), 6) for v in te.mean(0)] if len(te) else None,
-                "progress_render": [round(float(v), 6) for v in tr.mean(0)] if len(tr) else None,
-                "monotone_fraction": round(float(monotone.mean()), 6) if len(te) else None,
-                "correlation": (round(c, 6) if (c := metrics.pearson(te, tr)) is not None else None),
-                "progress_error": round(float((te - tr).abs().mean()), 6) if len(te) else None,
-            },
-        }
-    all_flips = [per[k]["flip"]["psnr"] for k in per if per[k]["flip"]["psnr"] is not None]
-    return {"available": True, "images": n, "per_attribute": per,
-            "flip_psnr_mean": round(float(np.mean(all_flips)), 6) if all_flips else None,
-            "flip_psnr_min": round(float(np.min(all_flips)), 6) if all_flips else None,
-            "render_vs_original_psnr": mean(own_psnr),
-            "reconstruction_vs_render_l1": mean(own_l1),
-            "definition": DEFINITIONS["ground_truth"]}
-
-
 # ---------------------------------------------------------------- grids
 
 @torch.no_grad()
@@ -562,10 +477,9 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
     timings["latent_probe"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    if callable(getattr(dataset, "render", None)) and gt_images > 0:
+    if can_render(dataset) and gt_images > 0:
         log(f"comparing edits with ground-truth renders ({min(n, gt_images)} images)")
-        report["ground_truth"] = _ground_truth_section(editor, dataset, the_split, min(n, gt_images), gt_values,
-                                                       batch_size)
+        report["ground_truth"] = ground_truth(editor.model, dataset, the_split, min(n, gt_images), gt_values, batch_size)
     else:
         report["ground_truth"] = {"available": False,
                                   "note": f"the {recipe.data.name} dataset cannot render counterfactuals"
@@ -639,18 +553,24 @@ def markdown(r: dict) -> str:
               "(JPEG noise: the ceiling for any edit).", "",
               "| attribute | flip PSNR | flip L1 | unedited PSNR | " + "monotone | correlation | progress error |",
               "|---|---|---|---|---|---|---|"]
+        sliders = []
         for nm, v in gt["per_attribute"].items():
-            f, s = v["flip"], v["slider"]
+            if "error" in v:
+                L.append(f"| {nm} | cannot render: {v['error']} | | | | | |")
+                continue
+            f, s = v["flip"], v["slider"] or {}
             L.append(f"| {nm} | {_num(f['psnr'])} | {_num(f['l1'], '.4f')} | {_num(f['unedited_baseline']['psnr'])} | "
-                     f"{_pct(s['monotone_fraction'])} | {_num(s['correlation'], '.3f')} | {_num(s['progress_error'], '.3f')} |")
-        L += ["", "Slider values " + ", ".join(value_label(v) for v in next(iter(gt["per_attribute"].values()))["slider"]["values"])
-              + ": mean progress of the edit (render) and L1 to the render:", ""]
-        for nm, v in gt["per_attribute"].items():
-            s = v["slider"]
+                     f"{_pct(s.get('monotone_fraction'))} | {_num(s.get('correlation'), '.3f')} | "
+                     f"{_num(s.get('progress_error'), '.3f')} |")
+            if s:
+                sliders.append((nm, s))
+        if sliders:
+            L += ["", "Slider values " + ", ".join(value_label(v) for v in sliders[0][1]["values"])
+                  + ": mean progress of the edit (of the render), and L1 to the render:", ""]
+        for nm, s in sliders:
             prog = ", ".join(f"{_num(a)} ({_num(b)})" for a, b in zip(s["progress_edit"] or [], s["progress_render"] or []))
             L.append(f"- {nm}: progress {prog}; L1 " + ", ".join(_num(x, '.4f') for x in s["l1"]))
-        L += ["", "'unedited': the original image against the render of the flip (what doing nothing scores).", "",
-              f"_{gt['definition']}_", ""]
+        L += ["", f"_{gt['definition']}_", ""]
     if "files" in r:
         L += ["## Grids", ""] + [f"- `{f}`" + (" (columns: original, reconstruction, each attribute flipped)"
                                              if k == "samples" else f" (columns: original, reconstruction, slider "

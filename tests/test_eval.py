@@ -190,6 +190,23 @@ def test_no_ground_truth_for_a_dataset_that_cannot_render(fresh_ckpt, tmp_path, 
     assert r["ground_truth"]["available"] is False and "cannot render" in r["ground_truth"]["note"]
 
 
+def test_an_attribute_the_generator_cannot_draw_is_reported_not_fatal(fresh_ckpt, monkeypatch):
+    from faderkit.evaluate import evaluate
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    real = ToyFaces.render
+
+    def render(self, split, index, values):
+        if "Eyeglasses" in values:
+            raise faderkit.FaderkitError("no glasses today")
+        return real(self, split, index, values)
+
+    monkeypatch.setattr(ToyFaces, "render", render)
+    gt = evaluate(fresh_ckpt, split="test", device="cpu", threads=1)["ground_truth"]
+    assert gt["per_attribute"]["Eyeglasses"] == {"error": "no glasses today"}
+    assert gt["per_attribute"]["Smiling"]["flip"]["psnr"] > 0
+
+
 def test_eval_classifier_is_cached_and_independent_of_the_runs(evaluated, fresh_ckpt, tmp_path):
     cached = fresh_ckpt.parent / EVAL_CLASSIFIER
     before = cached.read_bytes()
@@ -222,6 +239,33 @@ def test_eval_grids_one_row_per_image_one_block_per_attribute(evaluated):
         sweep = Image.open(out / f"sweep_{name}.png")
         assert sweep.size == (PAD + 7 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 0:1:5
     assert set(r["files"]) == {"samples", "sweep_Smiling", "sweep_Eyeglasses"}
+
+
+def test_a_categorical_model_is_evaluated_value_to_value(toy_root, tmp_path):
+    """Toy flowers' one 7-valued colour: flips go to the next value, judged and compared with the render."""
+    from faderkit.evaluate import evaluate
+    from faderkit.recipe import validate
+    from faderkit.train import train
+    from faderkit_plugins.toyflowers import generate
+    from faderkit_plugins.toyflowers.render import COLORS
+
+    from conftest import tiny_recipe
+
+    root = tmp_path / "flowers"
+    generate.generate(root, 40, seed=0, progress=False)
+    recipe = tiny_recipe(root, steps=2, eval_every=2, sample_every=2)
+    recipe["data"] = {"name": "toyflowers", "root": str(root), "image_size": S, "params": {"color_mode": "categorical"}}
+    recipe["classifier"]["steps"] = 2
+    best = train(validate(recipe), tmp_path / "run", progress=False, log=lambda m: None)
+    r = evaluate(best, tmp_path / "report", device="cpu", threads=1, gt_images=2)
+    sw = r["swap_accuracy"]["per_attribute"]["color"]
+    assert set(sw["n"]) == {f"{a}->{b}" for a, b in zip(COLORS, COLORS[1:] + COLORS[:1])}
+    assert sum(sw["n"].values()) == r["split"]["images"]
+    gt = r["ground_truth"]["per_attribute"]["color"]
+    assert gt["slider"] is None and sum(d["n"] for d in gt["flip"]["by_direction"].values()) == 2
+    assert r["preservation"]["mean"] is None  # nothing else to preserve
+    assert set(r["files"]) == {"samples"}  # no binary attribute to sweep
+    assert "## Ground truth" in (tmp_path / "report" / "report.md").read_text()
 
 
 # ---------------------------------------------------------------- edit --sweep
@@ -268,9 +312,11 @@ def test_sweep_ranges_are_inclusive_and_evenly_spaced():
     ("Smiling=a:b:c", "must be numbers"),
     ("Smiling=0:inf:3", "must be finite"),
     ("Smilng=0:1:5", "cannot sweep 'Smilng': unknown attribute; this model has: Smiling, Eyeglasses"),
+    ("Smiling=0:1:5 --compare", "--sweep and --compare: choose one"),
 ])
 def test_edit_bad_sweeps(trained_run, face, tmp_path, sweep, message):
-    result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", sweep, "-o", tmp_path / "g.png")
+    sweep, *more = sweep.split(" ")
+    result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", sweep, *more, "-o", tmp_path / "g.png")
     assert_one_line_error(result, message)
     assert not (tmp_path / "g.png").exists()
 
