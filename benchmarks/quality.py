@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="any other recipe override, as for faderkit train (repeatable)")
     ap.add_argument("--device", help="auto, cpu, cuda [default: the recipe's]")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch, training and evaluation (train.threads)")
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--gt-images", type=int, default=100)
     args = ap.parse_args(argv)
@@ -116,6 +117,8 @@ def main(argv=None) -> int:
     overrides = [f"data.root={args.data_root}", *args.overrides]
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
+    if args.threads is not None:
+        overrides.append(f"train.threads={args.threads}")
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="faderkit-quality-")) / "run"
     try:
         recipe = load_recipe(args.recipe, overrides)
@@ -127,7 +130,7 @@ def main(argv=None) -> int:
         print(f"training took {train_s:.0f} s; evaluating {best} on the test split", flush=True)
         t0 = time.perf_counter()
         report = evaluate(best, run_dir / "eval_test", split="test", alpha=args.alpha, device=args.device or "auto",
-                          gt_images=args.gt_images, progress=sys.stderr.isatty(),
+                          gt_images=args.gt_images, threads=args.threads, progress=sys.stderr.isatty(),
                           log=lambda m: print(m, file=sys.stderr, flush=True))
         eval_s = time.perf_counter() - t0
     except FaderkitError as exc:
