@@ -35,11 +35,12 @@ class Editor:
         device = torch.device(device)
         recipe = validate(meta["recipe"], f"embedded in {path}")
         attrs = tuple(Attribute.from_json(a) for a in meta["attributes"])
-        model = FaderModel.build(recipe, attrs)
+        # built without memory (no random init to overwrite), then given the checkpoint's tensors
+        with torch.device("meta"):
+            model = FaderModel.build(recipe, attrs)
+            classifier = build_classifier(recipe, attrs) if meta.get("has_classifier") else None
         _load_weights(model, ckpt.unprefixed("model", tensors), path)
-        classifier = None
-        if meta.get("has_classifier"):
-            classifier = build_classifier(recipe, attrs)
+        if classifier is not None:
             _load_weights(classifier, ckpt.unprefixed("classifier", tensors), path)
             classifier = classifier.to(device).eval()
         return cls(model.to(device), classifier, meta, device)
@@ -97,7 +98,7 @@ class Editor:
 
 def _load_weights(module: torch.nn.Module, state: dict, path) -> None:
     try:
-        module.load_state_dict(state)
+        module.load_state_dict(state, assign=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise FaderkitError(f"{path}: its weights do not fit the architecture in its own recipe ({first})") from None

@@ -21,6 +21,8 @@ def run_edit(*args):
 def test_python_api_edits_with_keyword_sliders(trained_run, face):
     model = faderkit.load(trained_run / "best.safetensors")
     assert [a.name for a in model.attributes] == ["Smiling", "Eyeglasses"]
+    tensors = [*model.model.state_dict().values(), *model.classifier.state_dict().values()]
+    assert not any(t.is_meta for t in tensors)  # every weight and buffer came from the file
     out0, out1 = model.edit(face, Smiling=0), model.edit(face, Smiling=1)
     assert out0.size == (32, 32) and out0.mode == "RGB"
     assert np.abs(np.asarray(out0, float) - np.asarray(out1, float)).mean() > 0  # the slider does something
