@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import FaderkitError
+
 
 @dataclass(frozen=True)
 class Attribute:
@@ -144,3 +146,28 @@ class AttributeDataset(ABC):
     def preprocess_spec(self) -> dict:
         """How ``edit`` should crop a user's image: stored in every checkpoint."""
         return {"native_size": self.native_size, "crop_box": self.crop_box}
+
+
+def select_attributes(wanted, names: Sequence[str], dataset: str, source: str | None = None,
+                      hint: str = "") -> list[int]:
+    """Column indices of the attributes a recipe asks for (all when ``wanted`` is None), in its order.
+
+    For dataset plugins: ``wanted`` may be a list of names or Attributes, or a comma-separated
+    string; unknown, duplicate or no names are one-line errors naming ``source`` (a file, or the
+    dataset) and listing what is available.
+    """
+    if wanted is None:
+        return list(range(len(names)))
+    if isinstance(wanted, str):
+        wanted = [w.strip() for w in wanted.split(",") if w.strip()]
+    wanted = [getattr(w, "name", w) for w in wanted]
+    if not wanted:
+        raise FaderkitError(f"{dataset}: attributes is empty; name at least one, or leave it out for all")
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise FaderkitError(f"{source or dataset} has no attribute {', '.join(map(repr, unknown))}"
+                            f"{': ' + hint if hint else ''}; available: {' '.join(names)}")
+    dupes = sorted({w for w in wanted if wanted.count(w) > 1})
+    if dupes:
+        raise FaderkitError(f"{dataset}: attribute(s) asked for twice: {', '.join(dupes)}")
+    return [list(names).index(w) for w in wanted]

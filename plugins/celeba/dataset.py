@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from faderkit.errors import FaderkitError
-from faderkit.interfaces import Attribute, AttributeDataset, Split
+from faderkit.interfaces import Attribute, AttributeDataset, Split, select_attributes
 
 from .cache import ImageCache, ensure_cache
 
@@ -69,7 +69,7 @@ class CelebA(AttributeDataset):
         names, files, values = parse_attributes(self.root / ATTR_FILE)
         if not files:
             raise FaderkitError(f"{self.root / ATTR_FILE} lists no images")
-        columns = _select(names, attributes, self.root / ATTR_FILE)
+        columns = select_attributes(attributes, names, "celeba", source=str(self.root / ATTR_FILE))
         self.attributes = tuple(Attribute(names[c]) for c in columns)
         self.files: list[str] = files
         self._labels = values[:, columns]
@@ -99,25 +99,6 @@ class CelebA(AttributeDataset):
     def __repr__(self) -> str:
         return (f"CelebA({str(self.root)!r}, image_size={self.image_size}, "
                 f"{len(self.files)} images, {len(self.attributes)} attributes)")
-
-
-def _select(names: list[str], wanted, path: Path) -> list[int]:
-    if wanted is None:
-        return list(range(len(names)))
-    if isinstance(wanted, str):
-        wanted = [w.strip() for w in wanted.split(",") if w.strip()]
-    wanted = [getattr(w, "name", w) for w in wanted]
-    if not wanted:
-        raise FaderkitError("celeba: attributes is empty; name at least one, or pass None for all")
-    where = {n: i for i, n in enumerate(names)}
-    unknown = [w for w in wanted if w not in where]
-    if unknown:
-        raise FaderkitError(f"{path} has no attribute {', '.join(map(repr, unknown))}; "
-                            f"available: {' '.join(names)}")
-    dupes = sorted({w for w in wanted if wanted.count(w) > 1})
-    if dupes:
-        raise FaderkitError(f"celeba: attribute(s) asked for twice: {', '.join(dupes)}")
-    return [where[w] for w in wanted]
 
 
 def _read(path: Path) -> bytes:

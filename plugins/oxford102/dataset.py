@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from faderkit.errors import FaderkitError
-from faderkit.interfaces import Attribute, AttributeDataset
+from faderkit.interfaces import Attribute, AttributeDataset, select_attributes
 from faderkit_plugins.celeba.cache import ImageCache, ensure_cache
 from faderkit_plugins.celeba.dataset import CelebASplit
 
@@ -185,14 +185,14 @@ class Oxford102(AttributeDataset):
         no_colour = 0
         if self.color_mode == "categorical":
             attrs = (Attribute("color", self.colors),)
-            _select(wanted, ["color"], self.dataset_name, "categorical color_mode has the one attribute 'color'")
+            select_attributes(wanted, ["color"], self.dataset_name, hint="categorical color_mode has the one attribute 'color'")
             cat = np.array([categorical_label(c, self.threshold) for c in counts], dtype=np.int64)
             no_colour = int((captioned & (cat < 0)).sum())
             keep &= cat >= 0
             labels = cat[:, None]
         else:
-            cols = _select(wanted, list(self.colors), self.dataset_name,
-                           "binary color_mode has one attribute per colour of the colors param")
+            cols = select_attributes(wanted, list(self.colors), self.dataset_name,
+                                     hint="binary color_mode has one attribute per colour of the colors param")
             attrs = tuple(Attribute(self.colors[c]) for c in cols)
             labels = (counts[:, cols] >= self.threshold).astype(np.int64)
         labels = np.where(keep[:, None], labels, -1)
@@ -242,20 +242,3 @@ class Oxford102(AttributeDataset):
                 f"{len(self.ids)} images, color_mode={self.color_mode!r}, colors={list(self.colors)})")
 
 
-def _select(wanted, names: list[str], dataset: str, explain: str) -> list[int]:
-    """Column indices of the attributes asked for (all when ``wanted`` is None), in the order asked."""
-    if wanted is None:
-        return list(range(len(names)))
-    if isinstance(wanted, str):
-        wanted = [w.strip() for w in wanted.split(",") if w.strip()]
-    wanted = [getattr(w, "name", w) for w in wanted]
-    if not wanted:
-        raise FaderkitError(f"{dataset}: attributes is empty; name at least one, or leave it out for all")
-    unknown = [w for w in wanted if w not in names]
-    if unknown:
-        raise FaderkitError(f"{dataset} has no attribute {', '.join(map(repr, unknown))}: {explain} "
-                            f"({', '.join(names)})")
-    dupes = sorted({w for w in wanted if wanted.count(w) > 1})
-    if dupes:
-        raise FaderkitError(f"{dataset}: attribute(s) asked for twice: {', '.join(dupes)}")
-    return [names.index(w) for w in wanted]
