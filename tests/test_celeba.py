@@ -92,6 +92,18 @@ def test_images_are_crop_resize_of_the_source(fake):
     assert np.array_equal(batch.numpy(), np.stack(expected))
 
 
+def test_rows_are_read_without_mapping_the_cache(fake):
+    root, _ = fake
+    ds = CelebA(root, image_size=32)
+    test = ds.split("test")
+    cache = test._cache
+    rows = test.cache_index[[1, 0, 1]]
+    assert np.array_equal(cache.read(rows), np.asarray(cache.array[rows]))
+    assert cache._fd is not None  # read through the file descriptor, not the memmap
+    with pytest.raises(IndexError):
+        cache.read(np.array([cache.shape[0]]))
+
+
 def test_small_sizes_use_jpeg_draft_within_tolerance(fake):
     root, _ = fake
     assert cache_mod.draft_scale(CelebA.crop_box, CelebA.native_size, 64) == 1

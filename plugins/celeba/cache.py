@@ -40,21 +40,50 @@ PARALLEL_MIN = 500
 
 @dataclass
 class ImageCache:
-    """A finished cache: the .u8 file, its shape, and (lazily, per process) a read-only memmap."""
+    """A finished cache: the .u8 file and its shape; rows are read with ``pread`` into fresh buffers.
+
+    Reading through a memmap maps the touched pages (and the kernel's fault-around neighbours)
+    into the trainer, so its resident memory grows with the dataset although nothing is
+    allocated; ``pread`` copies just the rows asked for and leaves the page cache to the kernel.
+    """
 
     path: Path
     shape: tuple[int, int, int, int]
     key: str
     _array: np.memmap | None = field(default=None, repr=False, compare=False)
+    _fd: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def array(self) -> np.memmap:
+        """The whole cache as a read-only memmap (for tools; training reads with :meth:`read`)."""
         if self._array is None:
             self._array = np.memmap(self.path, dtype=np.uint8, mode="r", shape=self.shape)
         return self._array
 
-    def __getstate__(self):  # a memmap would pickle as a full copy of the data; reopen instead
-        return {**self.__dict__, "_array": None}
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """uint8 (len(rows), 3, S, S) for the given cache rows, in order."""
+        if not hasattr(os, "preadv"):  # platforms without preadv fall back to the memmap
+            return np.ascontiguousarray(self.array[rows])
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        out = np.empty((len(rows),) + tuple(self.shape[1:]), dtype=np.uint8)
+        size = out[0].nbytes if len(rows) else 0
+        for i, row in enumerate(rows):
+            if not 0 <= row < self.shape[0]:
+                raise IndexError(f"cache row {row} out of range 0..{self.shape[0] - 1}")
+            if os.preadv(self._fd, [out[i]], int(row) * size) != size:
+                raise FaderkitError(f"image cache {self.path} is shorter than its manifest says; delete it to rebuild")
+        return out
+
+    def __getstate__(self):  # a memmap would pickle as a full copy of the data, an fd not at all: reopen
+        return {**self.__dict__, "_array": None, "_fd": None}
+
+    def __del__(self):
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
 
 
 def draft_scale(box: Sequence[int], image_size: tuple[int, int], size: int) -> int:

@@ -36,7 +36,7 @@ class CelebASplit(Split):
 
     def images(self, indices: np.ndarray) -> torch.Tensor:
         rows = self.cache_index[np.asarray(indices, dtype=np.int64)]
-        return torch.from_numpy(np.ascontiguousarray(self._cache.array[rows]))
+        return torch.from_numpy(self._cache.read(rows))
 
     def __repr__(self) -> str:
         return f"CelebASplit({self.name!r}, {len(self)} images, {self.labels.shape[1]} attributes)"
