@@ -8,26 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from faderkit.errors import FaderkitError
+from faderkit.synthetic import atomic_folder, write_in_chunks
 
 from .render import ATTRIBUTES, HEIGHT, WIDTH, Identity, render, sample_attributes, sample_identity
 
 #: Bump whenever a change to the renderer or sampler alters the images a seed produces.
 GENERATOR_VERSION = 1
 JPEG_QUALITY = 95
-#: Below this many images a process pool costs more than it saves.
-_POOL_MIN = 400
-_CHUNK = 100
 
 
 def identity_and_attributes(seed: int, i: int) -> tuple[Identity, dict[str, int]]:
@@ -78,30 +71,12 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FaderkitError(f"toyfaces seed must be a non-negative integer, not {seed!r}")
     count, seed = int(count), int(seed)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FaderkitError(f"{out_dir} already exists and is not empty; choose a new folder for the toy faces")
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    except OSError as exc:
-        raise FaderkitError(f"cannot write the toy faces to {out_dir}: {exc.strerror or exc}") from None
-    try:
+    with atomic_folder(out_dir, "toy faces") as tmp:
         images = tmp / "img_align_celeba"
         images.mkdir()
-        chunks = [(str(images), seed, s, min(s + _CHUNK, count + 1)) for s in range(1, count + 1, _CHUNK)]
         lines = [str(count), " ".join(ATTRIBUTES)]
-        with _progress(progress, count, out_dir) as advance:
-            if workers > 1 and count >= _POOL_MIN and "fork" in get_all_start_methods() and sys.platform != "darwin":
-                # fork, not spawn: spawn re-runs the caller's script, which breaks unguarded scripts.
-                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    for chunk_lines in pool.map(_write_range, chunks):  # in order
-                        lines += chunk_lines
-                        advance(len(chunk_lines))
-            else:
-                for chunk in chunks:
-                    chunk_lines = _write_range(chunk)
-                    lines += chunk_lines
-                    advance(len(chunk_lines))
+        lines += write_in_chunks(_write_range, images, seed, count, workers=workers, progress=progress,
+                                 label=f"writing toy faces to {out_dir}")
         (tmp / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
         (tmp / "list_eval_partition.txt").write_text(
             "".join(f"{file_name(i)} {split_of(i, count)}\n" for i in range(1, count + 1))
@@ -116,47 +91,5 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
             "jpeg_quality": JPEG_QUALITY,
         }
         (tmp / "toyfaces.json").write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.chmod(0o755)  # mkdtemp makes it private
-        try:
-            if out_dir.exists():
-                out_dir.rmdir()  # empty (checked above); os.replace cannot move a folder onto one on every OS
-            os.replace(tmp, out_dir)
-        except OSError:
-            if out_dir.exists() and any(out_dir.iterdir()):  # another process finished first
-                raise FaderkitError(f"{out_dir} was filled by someone else while the toy faces were being written") from None
-            raise
-    except OSError as exc:  # disk full, permissions...
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise FaderkitError(f"cannot write the toy faces to {out_dir}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
-
-class _progress:
-    """A rich progress bar on stderr (only on a terminal, and only if ``enabled``); yields ``advance(n)``."""
-
-    def __init__(self, enabled: bool, total: int, out_dir: Path):
-        self.enabled, self.total, self.out_dir = enabled, total, out_dir
-        self.bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        self.bar = Progress(
-            TextColumn(f"writing toy faces to {self.out_dir}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=console, disable=not console.is_terminal,
-        )
-        self.bar.__enter__()
-        task = self.bar.add_task("render", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False

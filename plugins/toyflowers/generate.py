@@ -15,25 +15,19 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import sys
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from faderkit.errors import FaderkitError
+from faderkit.synthetic import atomic_folder, write_in_chunks
 
 from .render import COLORS, Identity, render, sample_identity
 
 #: Bump whenever a change to the renderer or sampler alters the files a seed produces.
 GENERATOR_VERSION = 1
 JPEG_QUALITY = 92
-_POOL_MIN = 400
-_CHUNK = 100
 
 CONFUSABLE = {"red": ("orange", "pink"), "yellow": ("orange", "white"), "white": ("pink", "yellow"),
               "purple": ("pink", "blue"), "pink": ("purple", "red", "white"), "orange": ("red", "yellow"),
@@ -141,76 +135,16 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FaderkitError(f"toyflowers seed must be a non-negative integer, not {seed!r}")
     count, seed = int(count), int(seed)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FaderkitError(f"{out_dir} already exists and is not empty; choose a new folder for the toy flowers")
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    except OSError as exc:
-        raise FaderkitError(f"cannot write the toy flowers to {out_dir}: {exc.strerror or exc}") from None
-    try:
+    with atomic_folder(out_dir, "toy flowers") as tmp:
         (tmp / "jpg").mkdir()
         (tmp / "text_c10").mkdir()
-        chunks = [(str(tmp), seed, s, min(s + _CHUNK, count + 1)) for s in range(1, count + 1, _CHUNK)]
-        labels: list[int] = []
-        with _progress(progress, count, out_dir) as advance:
-            if workers > 1 and count >= _POOL_MIN and "fork" in get_all_start_methods() and sys.platform != "darwin":
-                with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                    for chunk_labels in pool.map(_write_range, chunks):  # in order
-                        labels += chunk_labels
-                        advance(len(chunk_labels))
-            else:
-                for chunk in chunks:
-                    chunk_labels = _write_range(chunk)
-                    labels += chunk_labels
-                    advance(len(chunk_labels))
+        labels = write_in_chunks(_write_range, tmp, seed, count, workers=workers, progress=progress,
+                                 label=f"writing toy flowers to {out_dir}")
         # 1 x N rows of doubles, like the published files
         write_mat(tmp / "imagelabels.mat", {"labels": np.array([labels], dtype=np.float64)})
         write_mat(tmp / "setid.mat", {k: v[None].astype(np.float64) for k, v in split_ids(count, seed).items()})
         meta = {"generator": "faderkit toyflowers", "version": GENERATOR_VERSION, "seed": seed, "count": count,
                 "colors": list(COLORS), "jpeg_quality": JPEG_QUALITY}
         (tmp / "toyflowers.json").write_text(json.dumps(meta, indent=2) + "\n")
-        for d in [tmp, *tmp.rglob("*")]:  # mkdtemp makes the folder private
-            if d.is_dir():
-                d.chmod(0o755)
-        try:
-            if out_dir.exists():
-                out_dir.rmdir()  # empty (checked above)
-            os.replace(tmp, out_dir)
-        except OSError:
-            if out_dir.exists() and any(out_dir.iterdir()):
-                raise FaderkitError(f"{out_dir} was filled by someone else while the toy flowers were being written") from None
-            raise
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise FaderkitError(f"cannot write the toy flowers to {out_dir}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
-
-class _progress:
-    """A rich progress bar on stderr (only on a terminal, and only if ``enabled``); yields ``advance(n)``."""
-
-    def __init__(self, enabled: bool, total: int, out_dir: Path):
-        self.enabled, self.total, self.out_dir = enabled, total, out_dir
-        self.bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        console = Console(stderr=True)
-        self.bar = Progress(TextColumn(f"writing toy flowers to {self.out_dir}"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=console, disable=not console.is_terminal)
-        self.bar.__enter__()
-        task = self.bar.add_task("render", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False

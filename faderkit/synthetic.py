@@ -1,0 +1,108 @@
+"""Writing a synthetic dataset: into a temporary folder renamed into place, in parallel, with a progress bar.
+
+Shared by the generator plugins, so an interrupted run never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import FaderkitError
+
+#: Below this many items a process pool costs more than it saves.
+POOL_MIN = 400
+CHUNK = 100
+
+
+@contextmanager
+def atomic_folder(out_dir: str | Path, what: str) -> Iterator[Path]:
+    """Yield a private temporary folder beside ``out_dir``; on success it becomes ``out_dir``.
+
+    ``out_dir`` must be missing or empty. On any failure the temporary folder is removed; an
+    OSError (disk full, permissions) becomes a one-line FaderkitError naming ``what``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise FaderkitError(f"{out_dir} already exists and is not empty; choose a new folder for the {what}")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    except OSError as exc:
+        raise FaderkitError(f"cannot write the {what} to {out_dir}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        for d in [tmp, *tmp.rglob("*")]:  # mkdtemp makes the folder private
+            if d.is_dir():
+                d.chmod(0o755)
+        try:
+            if out_dir.exists():
+                out_dir.rmdir()  # empty (checked above); os.replace cannot move a folder onto one on every OS
+            os.replace(tmp, out_dir)
+        except OSError:
+            if out_dir.exists() and any(out_dir.iterdir()):  # another process finished first
+                raise FaderkitError(f"{out_dir} was filled by someone else while the {what} were being written") from None
+            raise
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FaderkitError(f"cannot write the {what} to {out_dir}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_in_chunks(write_range: Callable[[tuple], list], folder: Path, seed: int, count: int, *,
+                    workers: int, progress: bool, label: str) -> list:
+    """``write_range((folder, seed, start, stop))`` over items 1..count in chunks; results concatenated in order.
+
+    A fork pool runs the chunks when there are enough of them (fork, not spawn: spawn re-runs the
+    caller's script, which breaks unguarded scripts).
+    """
+    chunks = [(str(folder), seed, s, min(s + CHUNK, count + 1)) for s in range(1, count + 1, CHUNK)]
+    results: list = []
+    with _progress(progress, count, label) as advance:
+        if workers > 1 and count >= POOL_MIN and "fork" in get_all_start_methods() and sys.platform != "darwin":
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                parts = pool.map(write_range, chunks)  # in order
+                for part in parts:
+                    results += part
+                    advance(len(part))
+        else:
+            for chunk in chunks:
+                part = write_range(chunk)
+                results += part
+                advance(len(part))
+    return results
+
+
+class _progress:
+    """A rich progress bar on stderr (only on a terminal, and only if ``enabled``); yields ``advance(n)``."""
+
+    def __init__(self, enabled: bool, total: int, label: str):
+        self.enabled, self.total, self.label = enabled, total, label
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        self.bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=console, disable=not console.is_terminal)
+        self.bar.__enter__()
+        task = self.bar.add_task("render", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
