@@ -1,13 +1,14 @@
 """Checkpoints: one safetensors file holding the weights and, in its header, JSON metadata.
 
-Nothing is ever unpickled. Files are written to a temporary name, flushed and renamed, so a
-crash or a full disk never leaves a partial file under the real name.
+Nothing is ever unpickled. Files are written to a temporary name, fsynced and renamed, so a
+crash or a full disk never leaves a partial file under the real name. The metadata carries a
+SHA-256 of itself and of every tensor, so a flipped bit anywhere is refused rather than loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
+from . import atomic
 from .errors import FaderkitError
 
 FORMAT = "faderkit-checkpoint/1"
@@ -53,22 +55,24 @@ def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], rest: dic
     return {"state": state, "param_groups": rest["param_groups"]}
 
 
+def checksum(tensors: dict[str, torch.Tensor], meta: dict) -> str:
+    """SHA-256 of the metadata (without its checksum) and of each tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "checksum"}, sort_keys=True).encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
 def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     """Write tensors + metadata atomically (temp file, fsync, rename)."""
     path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {**meta, "format": FORMAT, "versions": versions()}
-    data = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
-                   metadata={"faderkit": json.dumps(meta)})
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise FaderkitError(f"cannot write checkpoint {path}: {exc.strerror or exc}; the previous one is intact") from None
+    meta["checksum"] = checksum(tensors, meta)
+    data = st_save(tensors, metadata={"faderkit": json.dumps(meta)})
+    atomic.write(path, data, fsync=True, what=f"checkpoint {path}")
 
 
 def read_meta(path: str | Path) -> dict:
@@ -95,8 +99,12 @@ def load(path: str | Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise FaderkitError(f"{path}: its faderkit metadata is corrupt") from None
-    if meta.get("format") != FORMAT:
-        raise FaderkitError(f"{path}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise FaderkitError(f"{path}: unsupported checkpoint format {found!r} (expected {FORMAT})")
+    if tensors and "checksum" in meta and checksum(out, meta) != meta["checksum"]:
+        raise FaderkitError(f"{path} is damaged: its contents do not match the checksum written with it "
+                            "(a flipped bit or a partial copy); use another checkpoint, e.g. last.safetensors")
     return out, meta
 
 

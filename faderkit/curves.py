@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
+from . import atomic
 from .errors import FaderkitError
 
 CURVES_FILE = "curves.png"
@@ -104,11 +104,5 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
     steps = [r["step"] for r in records]
     fig.suptitle(f"{run_dir.name}: {len(records)} records" + (f", up to step {max(steps)}" if steps else ""), fontsize=11)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.9, wspace=0.25, hspace=0.4)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise FaderkitError(f"cannot write {out}: {exc.strerror or exc}") from None
+    atomic.write(out, lambda f: fig.savefig(f, format="png"))
     return out

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import atomic
 from . import checkpoint as ckpt
 from . import metrics
 from .codes import blocks, labels_to_code, logits_to_labels
@@ -498,8 +499,8 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
 
 
 def write_report(report: dict, out: Path) -> None:
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "report.md").write_text(markdown(report))
+    atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic.write_text(out / "report.md", markdown(report))
 
 
 # ---------------------------------------------------------------- report.md

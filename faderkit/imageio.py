@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import atomic
 from .errors import FaderkitError
 
 #: Refuse images larger than this many pixels (decompression bombs).
@@ -94,13 +95,9 @@ def save_image(chw_uint8: torch.Tensor, path: str | Path) -> None:
     """Write a uint8 (3, H, W) tensor as PNG/JPEG (by the suffix), atomically."""
     path = Path(path)
     arr = chw_uint8.permute(1, 2, 0).cpu().numpy()
-    tmp = path.with_name(f".{path.name}.tmp")
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise FaderkitError(f"cannot write {path}: unknown image suffix '{path.suffix}'; use .png or .jpg")
-    try:
-        Image.fromarray(arr).save(tmp, format=fmt)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise FaderkitError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not path.parent.is_dir():
+        raise FaderkitError(f"cannot write {path}: folder {path.parent} does not exist")
+    atomic.write(path, lambda f: Image.fromarray(arr).save(f, format=fmt))

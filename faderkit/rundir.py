@@ -7,10 +7,23 @@ import json
 import os
 from pathlib import Path
 
+from .atomic import remove_stale, write_text
 from .errors import FaderkitError
 
 
 class RunDir:
+    """The files of one training run, and the rules that keep them safe.
+
+    - A directory holding a run is never trained into again without ``resume``.
+    - One process at a time: :meth:`open` takes an exclusive lock, held until :meth:`close`.
+    - Temporary files left by a killed writer are removed under the lock (see :mod:`faderkit.atomic`).
+    - A run that fails before writing anything is removed again (:meth:`discard_if_unused`), so
+      fixing the recipe and running the same command works.
+    """
+
+    #: What a run leaves before its first result: nothing a user could lose.
+    SCAFFOLD = (".lock", "samples", "recipe.yaml")
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.recipe = self.path / "recipe.yaml"
@@ -20,26 +33,76 @@ class RunDir:
         self.best = self.path / "best.safetensors"
         self.classifier = self.path / "classifier.safetensors"
         self._lock_fd: int | None = None
+        self._added: list[Path] = []
 
     def open(self, resume: bool) -> None:
-        """Create (or, with ``resume``, reopen) the directory and take its lock."""
+        """Create (or, with ``resume``, reopen) the directory and take its lock.
+
+        ``resume`` continues from last.safetensors, or from step 0 when the run was stopped before
+        its first checkpoint.
+        """
         if self.path.exists() and not self.path.is_dir():
             raise FaderkitError(f"run directory {self.path} is a file")
-        if resume:
-            if not self.last.exists():
-                raise FaderkitError(f"nothing to resume in {self.path}: no last.safetensors (train without --resume)")
-        elif self.path.exists() and any(self.path.iterdir()):
-            raise FaderkitError(
-                f"run directory {self.path} already holds a run; pass --resume to continue it or choose another --run-dir"
-            )
-        self.samples.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if resume and not self.path.is_dir():
+            raise FaderkitError(f"nothing to resume: {self.path} does not exist (train without --resume)")
+        lock = self.path / ".lock"
+        self._added = [p for p in (*reversed(self.path.parents), self.path, self.samples, lock) if not p.exists()]
+        try:
+            self.samples.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise FaderkitError(f"cannot create run directory {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
             self._lock_fd = None
             raise FaderkitError(f"another faderkit process is training in {self.path}; wait for it or use another --run-dir") from None
+        problem = None
+        if resume:
+            if not self.last.exists() and not self.recipe.exists() and not self.is_blank():
+                problem = f"{self.path} holds no faderkit run (no recipe.yaml or last.safetensors); check --run-dir"
+        elif not self.is_blank():
+            problem = (f"run directory {self.path} already holds a run; pass --resume to continue it "
+                       "or choose another --run-dir")
+        if problem:
+            self._remove_added()
+            self.close()
+            raise FaderkitError(problem)
+        remove_stale(self.path)
+        remove_stale(self.samples)
+
+    def is_blank(self) -> bool:
+        """Nothing but a lock and an empty samples folder: a run that never started."""
+        for p in self.path.iterdir():
+            if p.name == ".lock" or (p == self.samples and p.is_dir() and not any(p.iterdir())):
+                continue
+            return False
+        return True
+
+    def discard_if_unused(self) -> None:
+        """After a failure: remove what :meth:`open` added, when the run wrote no results at all."""
+        if not self.path.is_dir():
+            return
+        results = [p for p in self.path.iterdir() if p.name not in self.SCAFFOLD]
+        if results or (self.samples.is_dir() and any(self.samples.iterdir())):
+            return
+        if self.recipe.exists() and self.recipe not in self._added:
+            return  # written by an earlier (killed) start: keep it
+        self._remove_added()
+
+    def _remove_added(self) -> None:
+        for p in reversed(self._added):
+            try:
+                p.rmdir() if p.is_dir() else p.unlink(missing_ok=True)
+            except OSError:
+                pass
+        self._added = []
+
+    def write_recipe(self, text: str) -> None:
+        if not self.recipe.exists():
+            self._added.append(self.recipe)
+        write_text(self.recipe, text)
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -64,9 +127,7 @@ class RunDir:
                 continue  # a line cut short by a crash
             if rec.get("step", 0) <= step:
                 kept.append(line)
-        tmp = self.metrics.with_suffix(".tmp")
-        tmp.write_text("".join(l + "\n" for l in kept))
-        os.replace(tmp, self.metrics)
+        write_text(self.metrics, "".join(l + "\n" for l in kept))
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics.exists():

@@ -114,7 +114,11 @@ def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Pat
 def load_classifier(path: Path, recipe: Recipe, attrs, device):
     tensors, meta = ckpt.load(path)
     net = build_classifier(recipe, attrs).to(device)
-    net.load_state_dict(ckpt.unprefixed("classifier", tensors))
+    try:
+        net.load_state_dict(ckpt.unprefixed("classifier", tensors))
+    except RuntimeError as exc:
+        raise FaderkitError(f"{path} does not fit this recipe's classifier ({str(exc).splitlines()[0][:160]}); "
+                            "use the recipe it was trained with") from None
     net.eval()
     return net, meta
 
@@ -198,11 +202,16 @@ class Trainer:
         tensors, meta = ckpt.load(self.run.last)
         if [a["name"] for a in meta["attributes"]] != [a.name for a in self.attrs]:
             raise FaderkitError(f"{self.run.last} was trained on other attributes: {[a['name'] for a in meta['attributes']]}")
-        self.model.load_state_dict(ckpt.unprefixed("model", tensors))
-        if self.patch is not None:
-            self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
-        for name, opt in self._optimizers():
-            opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
+        try:
+            self.model.load_state_dict(ckpt.unprefixed("model", tensors))
+            if self.patch is not None:
+                self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
+            for name, opt in self._optimizers():
+                opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+            raise FaderkitError(f"{self.run.last} does not fit this run's networks ({first}); "
+                                "resume with the recipe it was trained with, or use a new --run-dir") from None
         self.step, self.best = meta["step"], meta.get("best")
         if self.main:
             self.run.truncate_metrics(self.step)
@@ -359,18 +368,41 @@ class Trainer:
             raise error or FaderkitError(f"the main process could not open {self.run.path}")
         try:
             self._setup()
-            if self.main and not self.resume:
-                self.run.recipe.write_text(to_yaml(r))
+            from_checkpoint = self.resume and self.run.last.exists()
+            if from_checkpoint:
+                self._check_compatible(ckpt.read_meta(self.run.last))
+            if self.main:
+                self.run.write_recipe(to_yaml(r))
             if r.classifier.enabled:
                 self._classifier()
-            if self.resume:
+            if from_checkpoint:
                 self._restore()
                 self.log(f"resuming {self.run.path} at step {self.step}")
+            elif self.resume:
+                self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")
+                if self.main:
+                    self.run.truncate_metrics(0)
             self._loop()
+        except BaseException:
+            if self.main:
+                self.run.discard_if_unused()
+            raise
         finally:
             self.run.close()
             self.dist.close()
         return self.run.best if self.run.best.exists() else self.run.last
+
+    def _check_compatible(self, meta: dict) -> None:
+        """Resuming needs the same model and data as the checkpoint; train settings may change."""
+        saved = meta.get("recipe") or {}
+        now = self.recipe.model_dump(mode="json")
+        for section, keys in (("data", ("name", "image_size", "attributes")), ("model", None)):
+            old, new = saved.get(section) or {}, now[section]
+            for key in keys or sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    raise FaderkitError(
+                        f"{self.run.last} was trained with {section}.{key} = {old.get(key)!r}, this recipe has "
+                        f"{new.get(key)!r}; resume with the run's own recipe ({self.run.recipe}) or use a new --run-dir")
 
     def _classifier(self) -> None:
         r = self.recipe
@@ -384,12 +416,16 @@ class Trainer:
 
     def _loop(self) -> None:
         t = self.recipe.train
-        gen = torch.Generator().manual_seed(t.seed * 1_000_003 + self.step)
+        gen = torch.Generator()
         self.model.train()
         t0, seen, stats = time.perf_counter(), 0, {}
         with _progress(self.progress and self.main) as bar:
             task = bar.add_task("fader", total=t.steps, completed=self.step, stats="")
             while self.step < t.steps:
+                # every random draw of a step (flips, flipped targets, dropout) depends on (seed, step)
+                # only, so a run resumed from any checkpoint continues exactly as if never stopped
+                gen.manual_seed(t.seed * 1_000_003 + self.step)
+                torch.manual_seed(t.seed * 1_000_003 + self.step + 1)
                 stats = self._iteration(gen)
                 self.step += 1
                 seen += t.batch_size * (t.dis_steps + (0 if t.shared_batch else 1))  # images drawn, all processes

@@ -79,3 +79,24 @@ def test_plain_safetensors_is_not_a_faderkit_checkpoint(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(FaderkitError, match="checkpoint not found"):
         ckpt.load(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("where", ["tensor data", "metadata"])
+def test_a_flipped_bit_is_refused(tmp_path, where):
+    path = tmp_path / "c.safetensors"
+    ckpt.save(path, {"w": torch.linspace(0, 1, 1000)}, {"step": 12345})
+    raw = bytearray(path.read_bytes())
+    at = len(raw) - 1500 if where == "tensor data" else raw.index(b"12345") + 2  # a digit of the step
+    raw[at] ^= 0x04
+    path.write_bytes(bytes(raw))
+    with pytest.raises(FaderkitError, match="damaged: its contents do not match the checksum"):
+        ckpt.load(path)
+
+
+def test_checksum_covers_names_shapes_and_metadata():
+    t = {"a": torch.arange(6.0)}
+    base = ckpt.checksum(t, {"step": 1})
+    assert base == ckpt.checksum({"a": torch.arange(6.0)}, {"step": 1, "checksum": "ignored"})
+    assert base != ckpt.checksum({"b": torch.arange(6.0)}, {"step": 1})
+    assert base != ckpt.checksum({"a": torch.arange(6.0).reshape(2, 3)}, {"step": 1})
+    assert base != ckpt.checksum(t, {"step": 2})

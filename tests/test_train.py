@@ -66,6 +66,56 @@ def test_refuses_existing_run_dir_and_resumes_to_planned_steps(toy_root, tmp_pat
     assert steps == sorted(set(steps)) and steps[-1] == 12
 
 
+def _train_losses(run):
+    return [{k: v for k, v in r.items() if k != "images_per_s"}
+            for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss_rec" in r]
+
+
+def test_a_resumed_run_equals_the_uninterrupted_one_bit_for_bit(toy_root, trained_run, tmp_path):
+    run = tmp_path / "run"
+    train(validate(tiny_recipe(toy_root, steps=5)), run, progress=False, log=lambda m: None)  # stops mid-warm-up
+    train(validate(tiny_recipe(toy_root)), run, resume=True, progress=False, log=lambda m: None)
+    resumed, _ = checkpoint.load(run / "last.safetensors")
+    straight, _ = checkpoint.load(trained_run / "last.safetensors")
+    assert resumed.keys() == straight.keys()
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    logged = {r["step"]: r for r in _train_losses(run)}
+    assert all(logged[r["step"]] == r for r in _train_losses(trained_run))  # step 5 is logged too: it ended there
+
+
+def test_resume_before_the_first_checkpoint_starts_over(toy_root, trained_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.yaml").write_text("# a start killed before its first checkpoint\n")
+    with pytest.raises(FaderkitError, match="already holds a run; pass --resume"):
+        train(validate(tiny_recipe(toy_root)), run, progress=False, log=lambda m: None)
+    train(validate(tiny_recipe(toy_root)), run, resume=True, progress=False, log=lambda m: None)
+    resumed, _ = checkpoint.load(run / "last.safetensors")
+    straight, _ = checkpoint.load(trained_run / "last.safetensors")
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+
+
+def test_a_failed_start_leaves_no_run_directory_behind(toy_copy, tmp_path):
+    (toy_copy / "list_eval_partition.txt").unlink()
+    run = tmp_path / "runs" / "new"
+    with pytest.raises(FaderkitError, match="list_eval_partition.txt"):
+        train(validate(tiny_recipe(toy_copy)), run, progress=False, log=lambda m: None)
+    assert not (tmp_path / "runs").exists()  # so the same command works once the data is fixed
+
+
+def test_resume_with_another_architecture_is_refused(toy_root, trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    raw = tiny_recipe(toy_root, steps=20)
+    raw["model"]["init_fm"] = 16
+    with pytest.raises(FaderkitError, match="trained with model.init_fm = 8, this recipe has 16"):
+        train(validate(raw), run, resume=True, progress=False, log=lambda m: None)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
 def test_resume_without_a_checkpoint_is_refused(toy_root, tmp_path):
     with pytest.raises(FaderkitError, match="nothing to resume"):
         train(validate(tiny_recipe(toy_root)), tmp_path / "empty", resume=True, progress=False)

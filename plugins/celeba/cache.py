@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from faderkit import atomic
 from faderkit.errors import FaderkitError
 from faderkit.imageio import crop_box_for, crop_resize
 
@@ -205,9 +206,7 @@ def _build_and_record(image_dir, files, image_size, u8, manifest, shape, key, na
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "key": key, "decoder": DECODER,
             "crop_box": list(crop_box or ()), "native_size": list(native_size or ()),
             "source": str(image_dir.resolve())}
-    tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, manifest)
+    atomic.write_text(manifest, json.dumps(meta, indent=1))
     _remove_superseded(manifest.parent, key, meta)
 
 
