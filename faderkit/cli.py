@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,8 +11,24 @@ import click
 from .errors import FaderkitError
 
 
+class InternalError(click.ClickException):
+    exit_code = 1
+
+
+def one_line(exc: BaseException) -> str:
+    """What an unexpected exception says, on one line, for a user."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}{': ' + str(exc.filename) if exc.filename else ''}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
 class Group(click.Group):
-    """Turns a FaderkitError anywhere below into one ``Error: ...`` line and exit status 2."""
+    """Turns a FaderkitError anywhere below into one ``Error: ...`` line and exit status 2.
+
+    Anything unexpected is also one line (exit status 1), naming the exception; set
+    FADERKIT_DEBUG=1 to see the traceback instead.
+    """
 
     def invoke(self, ctx):
         try:
@@ -21,6 +38,17 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; the last checkpoint written is intact", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except MemoryError:
+            raise InternalError("out of memory; lower train.batch_size or data.image_size") from None
+        except Exception as exc:
+            if os.environ.get("FADERKIT_DEBUG"):
+                raise
+            if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+                raise InternalError("out of GPU memory; lower train.batch_size or data.image_size") from None
+            raise InternalError(f"unexpected {one_line(exc)} (a faderkit bug unless the message says otherwise; "
+                                "FADERKIT_DEBUG=1 shows the traceback)") from None
 
 
 click.ClickException.exit_code = 2

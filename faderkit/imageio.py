@@ -51,7 +51,8 @@ def open_image(path: str | Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 if im.width * im.height > MAX_PIXELS:
-                    raise FaderkitError(f"{path}: {im.width}x{im.height} is too large to edit (limit {MAX_PIXELS} pixels)")
+                    raise FaderkitError(f"{path} declares {im.width}x{im.height} pixels, over the limit of "
+                                        f"{MAX_PIXELS:,}: refused as a possible decompression bomb")
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
@@ -59,18 +60,34 @@ def open_image(path: str | Path) -> Image.Image:
                     background = Image.new("RGBA", im.size, (255, 255, 255, 255))
                     im = Image.alpha_composite(background, im)
                 elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    arr = np.asarray(im, dtype=np.float64)
-                    hi = arr.max() if arr.size and arr.max() > 0 else 1.0
-                    im = Image.fromarray((arr / hi * 255).round().astype(np.uint8))
+                    im = Image.fromarray(_to_8bit(np.asarray(im), im.mode))
                 return im.convert("RGB")
     except FaderkitError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise FaderkitError(f"{path} is not an image faderkit can read ({type(exc).__name__})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        size = str(exc).split("(")[1].split(")")[0] if "(" in str(exc) else "too many pixels"
+        raise FaderkitError(f"{path} declares {size}, over the limit of {MAX_PIXELS:,} pixels: "
+                            "refused as a possible decompression bomb") from None
+    except UnidentifiedImageError:
+        kind = "an empty file" if path.stat().st_size == 0 else "not in an image format faderkit can read"
+        raise FaderkitError(f"{path} is {kind}; give a JPEG, PNG, WebP, TIFF, BMP or GIF image") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise FaderkitError(f"cannot read image {path}: {exc}") from None
-    if im.width < 1 or im.height < 1:
-        raise FaderkitError(f"{path} has no pixels")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+        raise FaderkitError(f"cannot read image {path}: {reason}") from None
+
+
+def _to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
+    """One-channel 16/32-bit or float pixels -> uint8: 16-bit by its full range (v / 257), floats in
+    [0, 1] by 255, anything wider by its own maximum."""
+    arr = arr.astype(np.float64)
+    top = float(arr.max()) if arr.size else 0.0
+    if mode == "F" and top <= 1.0:
+        scale = 255.0
+    elif mode.startswith("I;16") or top <= 65535:
+        scale = 1 / 257
+    else:
+        scale = 255.0 / top
+    return np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)
 
 
 def to_tensor(arrays: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar, Sequence
+from types import MappingProxyType
+from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -129,6 +130,9 @@ class AttributeDataset(ABC):
 
     attributes: tuple[Attribute, ...]
     root: Path
+    #: Images listed in the dataset's files but left out of every split, counted by reason (e.g.
+    #: ``{"unreadable": 2}``); training prints and records non-zero counts in metrics.jsonl.
+    skipped: Mapping[str, int] = MappingProxyType({})
 
     @abstractmethod
     def split(self, name: str) -> Split:

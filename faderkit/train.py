@@ -154,6 +154,11 @@ class Trainer:
         if not self.attrs:
             raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
         self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
+        skipped = {k: v for k, v in self.dataset.skipped.items() if v}
+        if skipped and self.main:
+            self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")
+            if not any("data_skipped" in rec for rec in self.run.read_metrics()):
+                self.run.log({"step": 0, "data_skipped": skipped})
         torch.manual_seed(t.seed)
         self.model = FaderModel.build(r, self.attrs).to(self.device)
         if t.channels_last:

@@ -206,17 +206,30 @@ def test_parallel_build_matches_serial(fake, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("damage", [b"not a jpeg at all", "truncated"])
-def test_corrupt_image_names_the_file_and_leaves_no_cache(fake, monkeypatch, workers, damage):
+def test_an_unreadable_image_stops_or_is_skipped_and_counted(fake, monkeypatch, capsys, workers, damage):
     root, _ = fake
     path = root / "img_align_celeba" / "000007.jpg"
     path.write_bytes(path.read_bytes()[:600] if damage == "truncated" else damage)
     monkeypatch.setattr(cache_mod, "PARALLEL_MIN", 0)
-    ds = CelebA(root, image_size=16)
     monkeypatch.setattr(os, "cpu_count", lambda: workers)
-    with pytest.raises(FaderkitError, match="000007.jpg"):
-        ds.split("train")
-    left = [p.name for p in (root / ".faderkit-cache").iterdir()]
-    assert [n for n in left if not n.endswith(".lock")] == []  # no temp file, no .u8, no manifest
+    with pytest.raises(FaderkitError, match="cannot read image .*000007.jpg: .*set data.params.unreadable: skip"):
+        CelebA(root, image_size=16).split("train")
+    manifests = list((root / ".faderkit-cache").glob("*.json"))
+    assert len(manifests) == 1  # every other image was cached: skipping needs no rebuild
+    built = manifests[0].stat().st_mtime_ns
+
+    ds = CelebA(root, image_size=16, unreadable="skip")
+    train = ds.split("train")
+    assert "000007.jpg" not in train.files and len(train) == int((ds._partition == 0).sum()) - 1
+    assert ds.skipped == {"unreadable": 1}
+    assert "left out 1 unreadable image(s) of" in capsys.readouterr().err
+    assert manifests[0].stat().st_mtime_ns == built
+    assert train.images(np.arange(len(train))).reshape(len(train), -1).any(1).all()  # no black rows
+
+
+def test_unreadable_policy_is_checked(fake):
+    with pytest.raises(FaderkitError, match="unreadable must be 'stop' .* or 'skip'"):
+        CelebA(fake[0], unreadable="ignore")
 
 
 def test_pickled_split_reopens_the_memmap(fake):

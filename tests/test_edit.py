@@ -83,7 +83,7 @@ def test_cli_edit_bad_images(trained_run, tmp_path):
     truncated = tmp_path / "cut.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(truncated)
     truncated.write_bytes(truncated.read_bytes()[:200])
-    for img, message in ((tmp_path / "missing.jpg", "image not found"), (text, "not an image"),
+    for img, message in ((tmp_path / "missing.jpg", "image not found"), (text, "not in an image format"),
                          (truncated, "cannot read image")):
         result = run_edit(img, "-c", trained_run / "best.safetensors", "--set", "Smiling=1", "-o", tmp_path / "o.png")
         assert result.exit_code == 2 and message in result.output, result.output

@@ -108,7 +108,7 @@ def test_binary_mode_five_of_ten_sets_a_colour_four_does_not(fake, capsys):
     assert got[3] == [0, 1, 1, 0, 0, 0, 0]  # several colours in binary mode
     assert got[5] == [0] * 7  # no colour: kept, all zero
     assert got[7] == [1, 0, 0, 0, 0, 0, 0]
-    assert 6 not in got and ds.skipped == {"no_captions": 1, "no_colour": 0}
+    assert 6 not in got and ds.skipped == {"no_captions": 1, "no_colour": 0, "unreadable": 0}
     assert ds.skipped_ids["no_captions"] == [6]
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["oxford102: using 11 of 12 images; skipped 1 without a caption file in text_c10/"]
@@ -127,7 +127,7 @@ def test_categorical_mode_one_colour_per_image(fake, capsys):
     got = {i: COLORS[v[0]] for i, v in labels_by_id(ds).items()}
     assert got == {1: "red", 3: "yellow", 4: "purple", 7: "red", 8: "orange", 9: "white", 10: "purple",
                    11: "blue", 12: "yellow"}  # 2 and 5 name no colour 5 times, 6 has no captions
-    assert ds.skipped == {"no_captions": 1, "no_colour": 2} and ds.skipped_ids["no_colour"] == [2, 5]
+    assert ds.skipped == {"no_captions": 1, "no_colour": 2, "unreadable": 0} and ds.skipped_ids["no_colour"] == [2, 5]
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == ("oxford102: using 9 of 12 images; skipped 1 without a caption file in text_c10/ and 2 whose "
                     "captions name no colour of red,yellow,white,purple,pink,orange,blue at least 5 times")

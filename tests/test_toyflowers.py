@@ -115,7 +115,7 @@ def test_render_changes_only_the_petals():
 
 def test_labels_from_captions_match_the_painted_colour(flowers):
     ds = ToyFlowers(flowers, image_size=32, color_mode="categorical")
-    assert ds.attributes == (Attribute("color", COLORS),) and ds.skipped == {"no_captions": 0, "no_colour": 0}
+    assert ds.attributes == (Attribute("color", COLORS),) and ds.skipped == {"no_captions": 0, "no_colour": 0, "unreadable": 0}
     for name in ds.split_names:
         split = ds.split(name)
         assert [COLORS[v] for v in split.labels[:, 0].tolist()] == [ds.true_color(name, k) for k in range(len(split))]
@@ -153,7 +153,7 @@ def test_generated_on_first_use_then_read_as_is(tmp_path, capsys):
     assert (len(ds.split("train")), len(ds.split("valid")), len(ds.split("test"))) == (8, 1, 1)
     again = ToyFlowers(root, image_size=16, count=99, seed=7)
     assert "generating" not in capsys.readouterr().out and len(again.ids) == 10
-    with pytest.raises(FaderkitError, match="unknown parameter.*shade.*accepted.*color_mode, count, seed"):
+    with pytest.raises(FaderkitError, match="unknown parameter.*shade.*accepted.*color_mode, unreadable, count, seed"):
         ToyFlowers(root, shade=1)
 
 

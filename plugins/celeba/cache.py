@@ -5,6 +5,11 @@ is keyed by everything that decides its content (size, crop, decoder and each fi
 and mtime), so a changed dataset or setting gets a fresh cache instead of silently stale pixels.
 A build writes a temporary file and renames it into place, manifest last: an interrupted build
 never looks complete.
+
+An image that cannot be decoded does not stop the build: its row stays black and the manifest
+lists it with the reason. :func:`ensure_cache` then stops with every such file named
+(``unreadable="stop"``, the default) or hands the list on for the dataset to leave those images
+out (``"skip"``), so switching the policy never needs a rebuild.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 DECODER = "pil-lanczos/jpeg-draft-when-crop>=2x/v1"
 #: Fewer images than this are decoded in-process: starting workers would cost more than it saves.
 PARALLEL_MIN = 500
+#: What to do with images that cannot be decoded (see the module docstring).
+UNREADABLE = ("stop", "skip")
 
 
 @dataclass
@@ -51,6 +58,8 @@ class ImageCache:
     path: Path
     shape: tuple[int, int, int, int]
     key: str
+    #: (row, file name, reason) of every image that could not be decoded; their rows are black.
+    unreadable: tuple[tuple[int, str, str], ...] = ()
     _array: np.memmap | None = field(default=None, repr=False, compare=False)
     _fd: int | None = field(default=None, repr=False, compare=False)
 
@@ -87,6 +96,26 @@ class ImageCache:
                 pass
 
 
+def check_unreadable(value, dataset: str) -> str:
+    """The ``unreadable`` parameter of a dataset that reads through this cache."""
+    if value not in UNREADABLE:
+        raise FaderkitError(f"{dataset}: unreadable must be 'stop' (name the bad images and stop) or 'skip' "
+                            f"(leave them out and count them), got {value!r}")
+    return value
+
+
+def leave_out_unreadable(cache: ImageCache, dataset: str) -> tuple[np.ndarray, dict[str, int]]:
+    """(usable mask over the cache rows, skipped counts) for a cache built with ``unreadable="skip"``;
+    prints one line on stderr when images are left out."""
+    usable = np.ones(cache.shape[0], dtype=bool)
+    usable[[row for row, _, _ in cache.unreadable]] = False
+    if cache.unreadable:
+        row, name, why = cache.unreadable[0]
+        print(f"{dataset}: left out {len(cache.unreadable)} unreadable image(s) of {cache.shape[0]}, "
+              f"e.g. {name} ({why})", file=sys.stderr, flush=True)
+    return usable, {"unreadable": len(cache.unreadable)}
+
+
 def draft_scale(box: Sequence[int], image_size: tuple[int, int], size: int) -> int:
     """The JPEG DCT reduction (8, 4, 2 or 1) that leaves the result practically unchanged.
 
@@ -117,24 +146,33 @@ def decode(path: str, size: int, native_size, crop_box) -> np.ndarray:
                 return _chw(crop_resize(im, size, drafted, tuple(v // s for v in box)))
         with Image.open(path) as im:  # the decoder picked another scale: decode in full instead
             return _chw(crop_resize(im, size, native_size, crop_box))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise FaderkitError(f"cannot read image {path}: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can make a decoder raise almost anything
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise FaderkitError(f"cannot read image {path}: {reason}") from None
 
 
 def _chw(hwc: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(hwc.transpose(2, 0, 1))
 
 
-def _fill(out_path: str, shape, image_dir: str, names: list[str], start: int, native_size, crop_box) -> int:
-    """Decode names[i] into row start + i of the memmap at out_path (run in a worker process)."""
+def _fill(out_path: str, shape, image_dir: str, names: list[str], start: int, native_size,
+          crop_box) -> tuple[int, list[tuple[int, str, str]]]:
+    """Decode names[i] into row start + i of the memmap at out_path (run in a worker process).
+
+    Returns how many rows were done and the (row, name, reason) of those that could not be decoded.
+    """
     mm = np.memmap(out_path, dtype=np.uint8, mode="r+", shape=tuple(shape))
+    bad = []
     try:
         for i, name in enumerate(names):
-            mm[start + i] = decode(os.path.join(image_dir, name), shape[2], native_size, crop_box)
+            try:
+                mm[start + i] = decode(os.path.join(image_dir, name), shape[2], native_size, crop_box)
+            except FaderkitError as exc:
+                bad.append((start + i, name, str(exc).split(": ", 1)[-1]))
         mm.flush()
     finally:
         del mm
-    return len(names)
+    return len(names), bad
 
 
 def fingerprint(image_dir: Path, files: Sequence[str], image_size: int, crop_box, native_size,
@@ -155,30 +193,44 @@ def fingerprint(image_dir: Path, files: Sequence[str], image_size: int, crop_box
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
-def _valid(u8: Path, manifest: Path, shape: tuple) -> bool:
+def _valid(u8: Path, manifest: Path, shape: tuple) -> tuple | None:
+    """The unreadable list of a complete cache matching ``shape``; None when there is no such cache."""
     try:
         meta = json.loads(manifest.read_text())
-        return tuple(meta["shape"]) == shape and u8.stat().st_size == math.prod(shape)
+        if tuple(meta["shape"]) == shape and u8.stat().st_size == math.prod(shape):
+            return tuple((int(r), str(n), str(why)) for r, n, why in meta.get("unreadable", []))
     except (OSError, ValueError, KeyError, TypeError):
-        return False
+        pass
+    return None
 
 
 def ensure_cache(image_dir: Path, files: Sequence[str], image_size: int, cache_dir: Path, *,
                  native_size=None, crop_box=None, listed_in: str = "the file list",
-                 workers: int | None = None, label: str = "images") -> ImageCache:
-    """The cache of ``files`` (in this order) at ``image_size``: reused when valid, else built."""
+                 workers: int | None = None, label: str = "images", unreadable: str = "stop") -> ImageCache:
+    """The cache of ``files`` (in this order) at ``image_size``: reused when valid, else built.
+
+    ``unreadable="stop"`` raises a FaderkitError naming the images that cannot be decoded;
+    ``"skip"`` returns the cache with them listed in ``ImageCache.unreadable``.
+    """
+    check_unreadable(unreadable, label)
     image_dir, cache_dir = Path(image_dir), Path(cache_dir)
     shape = (len(files), 3, int(image_size), int(image_size))
     key = fingerprint(image_dir, files, image_size, crop_box, native_size, listed_in)
     u8, manifest = cache_dir / f"{key}.u8", cache_dir / f"{key}.json"
-    if _valid(u8, manifest, shape):
-        return ImageCache(u8, shape, key)
-    _check_writable(cache_dir)
-    with _exclusive(cache_dir / f"{key}.lock"):  # e.g. every rank of a distributed run: one builds
-        if _valid(u8, manifest, shape):
-            return ImageCache(u8, shape, key)
-        _build_and_record(image_dir, files, image_size, u8, manifest, shape, key, native_size, crop_box, workers, label)
-    return ImageCache(u8, shape, key)
+    bad = _valid(u8, manifest, shape)
+    if bad is None:
+        _check_writable(cache_dir)
+        with _exclusive(cache_dir / f"{key}.lock"):  # e.g. every rank of a distributed run: one builds
+            bad = _valid(u8, manifest, shape)
+            if bad is None:
+                bad = _build_and_record(image_dir, files, image_size, u8, manifest, shape, key, native_size,
+                                        crop_box, workers, label)
+    if bad and unreadable == "stop":
+        first = bad[0]
+        more = f" and {len(bad) - 1} more (listed in {manifest})" if len(bad) > 1 else ""
+        raise FaderkitError(f"cannot read image {image_dir / first[1]}: {first[2]}{more}; replace or delete it, "
+                            "or set data.params.unreadable: skip to train without unreadable images")
+    return ImageCache(u8, shape, key, bad)
 
 
 @contextmanager
@@ -200,14 +252,16 @@ def _exclusive(lock: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _build_and_record(image_dir, files, image_size, u8, manifest, shape, key, native_size, crop_box, workers, label):
-    build(image_dir, files, u8, shape, native_size=native_size, crop_box=crop_box, workers=workers, label=label)
+def _build_and_record(image_dir, files, image_size, u8, manifest, shape, key, native_size, crop_box, workers,
+                      label) -> tuple:
+    bad = build(image_dir, files, u8, shape, native_size=native_size, crop_box=crop_box, workers=workers, label=label)
     meta = {"shape": list(shape), "image_size": int(image_size), "count": len(files),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "key": key, "decoder": DECODER,
             "crop_box": list(crop_box or ()), "native_size": list(native_size or ()),
-            "source": str(image_dir.resolve())}
+            "source": str(image_dir.resolve()), "unreadable": [list(b) for b in bad]}
     atomic.write_text(manifest, json.dumps(meta, indent=1))
     _remove_superseded(manifest.parent, key, meta)
+    return tuple(bad)
 
 
 def _remove_superseded(cache_dir: Path, key: str, meta: dict) -> None:
@@ -228,8 +282,11 @@ def _remove_superseded(cache_dir: Path, key: str, meta: dict) -> None:
 
 
 def build(image_dir: Path, files: Sequence[str], out: Path, shape: tuple, *, native_size=None, crop_box=None,
-          workers: int | None = None, label: str = "images") -> None:
-    """Write the decoded images to ``out`` (via a temporary file), in parallel when there are many."""
+          workers: int | None = None, label: str = "images") -> list[tuple[int, str, str]]:
+    """Write the decoded images to ``out`` (via a temporary file), in parallel when there are many.
+
+    Returns the (row, file name, reason) of the images that could not be decoded (left black).
+    """
     _check_writable(out.parent)
     n, nbytes = shape[0], math.prod(shape)
     free = shutil.disk_usage(out.parent).free
@@ -243,22 +300,26 @@ def build(image_dir: Path, files: Sequence[str], out: Path, shape: tuple, *, nat
     args = (str(tmp), shape, str(image_dir))
     log.info("%s into %s (%d worker%s)", description, out, workers if parallel else 1, "s" if parallel else "")
     t0 = time.perf_counter()
+    bad: list[tuple[int, str, str]] = []
     try:
         with open(tmp, "wb") as f:
             f.truncate(nbytes)  # sparse; every row is written exactly once
         if parallel:
-            _build_parallel(args, list(files), native_size, crop_box, workers, description)
+            bad = _build_parallel(args, list(files), native_size, crop_box, workers, description)
         else:
             step = max(1, min(256, n // 100))
             with _progress(n, description) as advance:
                 for s in range(0, n, step):
-                    advance(_fill(*args, list(files[s:s + step]), s, native_size, crop_box))
+                    done, failed = _fill(*args, list(files[s:s + step]), s, native_size, crop_box)
+                    bad += failed
+                    advance(done)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     dt = time.perf_counter() - t0
     log.info("cached %d %s in %.1fs (%.0f images/s)", n, label, dt, n / max(dt, 1e-9))
+    return sorted(bad)
 
 
 def _check_writable(d: Path) -> None:
@@ -271,7 +332,7 @@ def _check_writable(d: Path) -> None:
         raise FaderkitError(f"cannot write the image cache in {d}: {exc.strerror or exc}; pass cache_dir= elsewhere") from None
 
 
-def _build_parallel(args: tuple, files: list[str], native_size, crop_box, workers: int, description: str) -> None:
+def _build_parallel(args: tuple, files: list[str], native_size, crop_box, workers: int, description: str) -> list:
     n = len(files)
     chunk = max(16, min(1024, n // (workers * 16)))
     # fork starts workers at once and shares the imports; with fork the executor launches every
@@ -280,16 +341,20 @@ def _build_parallel(args: tuple, files: list[str], native_size, crop_box, worker
                                       and sys.platform != "darwin" else None)
     with ProcessPoolExecutor(max_workers=min(workers, math.ceil(n / chunk)), mp_context=ctx) as pool:
         pending = {pool.submit(_fill, *args, files[s:s + chunk], s, native_size, crop_box) for s in range(0, n, chunk)}
+        bad = []
         try:
             with _progress(n, description) as advance:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                     for fut in done:
-                        advance(fut.result())  # re-raises a worker's FaderkitError here
+                        count, failed = fut.result()  # re-raises a worker's error here
+                        bad += failed
+                        advance(count)
         except BaseException:
             for fut in pending:
                 fut.cancel()
             raise
+    return bad
 
 
 class _progress:

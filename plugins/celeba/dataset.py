@@ -16,12 +16,12 @@ import torch
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import Attribute, AttributeDataset, Split, select_attributes
 
-from .cache import ImageCache, ensure_cache
+from .cache import ImageCache, check_unreadable, ensure_cache, leave_out_unreadable
 
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
-PARAMS = ("image_size", "attributes", "cache_dir")
+PARAMS = ("image_size", "attributes", "cache_dir", "unreadable")
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 32]] = True
 
@@ -50,10 +50,11 @@ class CelebA(AttributeDataset):
     partitions = {"train": 0, "valid": 1, "test": 2}
 
     def __init__(self, root, image_size: int = 64, attributes: Sequence[str] | None = None,
-                 cache_dir=None, **unknown):
+                 cache_dir=None, unreadable: str = "stop", **unknown):
         if unknown:
             raise FaderkitError(f"celeba: unknown parameter(s) {', '.join(sorted(unknown))}; "
                                 f"accepted: root, {', '.join(PARAMS)}")
+        self.unreadable = check_unreadable(unreadable, "celeba")
         if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
             raise FaderkitError(f"celeba: image_size must be a positive integer, got {image_size!r}")
         self.root = Path(root).expanduser()
@@ -77,13 +78,16 @@ class CelebA(AttributeDataset):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else self.root / ".faderkit-cache"
         self._cache: ImageCache | None = None
         self._splits: dict[str, CelebASplit] = {}
+        self._usable = np.ones(len(files), dtype=bool)
+        self.skipped = {"unreadable": 0}
 
     def ensure_cache(self) -> ImageCache:
         """The image cache of every listed image, built (once) if missing or stale."""
         if self._cache is None:
             self._cache = ensure_cache(self.root / IMAGE_DIR, self.files, self.image_size, self.cache_dir,
                                        native_size=self.native_size, crop_box=self.crop_box,
-                                       listed_in=ATTR_FILE, label="CelebA images")
+                                       listed_in=ATTR_FILE, label="CelebA images", unreadable=self.unreadable)
+            self._usable, self.skipped = leave_out_unreadable(self._cache, "celeba")
         return self._cache
 
     def split(self, name: str) -> CelebASplit:
@@ -91,7 +95,7 @@ class CelebA(AttributeDataset):
             raise FaderkitError(f"CelebA has no split '{name}'; choose one of: {', '.join(self.split_names)}")
         if name not in self._splits:
             cache = self.ensure_cache()
-            index = np.flatnonzero(self._partition == self.partitions[name])
+            index = np.flatnonzero((self._partition == self.partitions[name]) & self._usable)
             labels = torch.from_numpy(self._labels[index].astype(np.int64))
             self._splits[name] = CelebASplit(name, labels, [self.files[i] for i in index], index, cache)
         return self._splits[name]

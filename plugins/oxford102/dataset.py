@@ -32,7 +32,7 @@ import torch
 
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import Attribute, AttributeDataset, select_attributes
-from faderkit_plugins.celeba.cache import ImageCache, ensure_cache
+from faderkit_plugins.celeba.cache import ImageCache, check_unreadable, ensure_cache, leave_out_unreadable
 from faderkit_plugins.celeba.dataset import CelebASplit
 
 from .captions import (DEFAULT_COLORS, DEFAULT_THRESHOLD, categorical_label, check_colors,
@@ -45,7 +45,7 @@ CAPTION_DIR = "text_c10"
 #: split name -> its variable in setid.mat
 SPLIT_VARS = {"train": "trnid", "valid": "valid", "test": "tstid"}
 COLOR_MODES = ("binary", "categorical")
-PARAMS = ("image_size", "attributes", "cache_dir", "colors", "threshold", "color_mode")
+PARAMS = ("image_size", "attributes", "cache_dir", "colors", "threshold", "color_mode", "unreadable")
 
 
 def image_name(i: int) -> str:
@@ -101,11 +101,12 @@ class Oxford102(AttributeDataset):
 
     def __init__(self, root, image_size: int = 64, attributes: Sequence[str] | None = None, cache_dir=None,
                  colors: Sequence[str] = DEFAULT_COLORS, threshold: int = DEFAULT_THRESHOLD,
-                 color_mode: str = "binary", **unknown):
+                 color_mode: str = "binary", unreadable: str = "stop", **unknown):
         name = self.dataset_name
         if unknown:
             raise FaderkitError(f"{name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
                                 f"accepted: root, {', '.join(self._accepted())}")
+        self.unreadable = check_unreadable(unreadable, name)
         if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
             raise FaderkitError(f"{name}: image_size must be a positive integer, got {image_size!r}")
         if color_mode not in COLOR_MODES:
@@ -196,7 +197,7 @@ class Oxford102(AttributeDataset):
             attrs = tuple(Attribute(self.colors[c]) for c in cols)
             labels = (counts[:, cols] >= self.threshold).astype(np.int64)
         labels = np.where(keep[:, None], labels, -1)
-        self.skipped = {"no_captions": int((~captioned).sum()), "no_colour": no_colour}
+        self.skipped = {"no_captions": int((~captioned).sum()), "no_colour": no_colour, "unreadable": 0}
         self.skipped_ids = {"no_captions": self.ids[~captioned].tolist(),
                             "no_colour": self.ids[captioned & ~keep].tolist()}
         if any(self.skipped.values()):
@@ -211,6 +212,8 @@ class Oxford102(AttributeDataset):
         if s["no_colour"]:
             parts.append(f"{s['no_colour']} whose captions name no colour of {','.join(self.colors)} "
                          f"at least {self.threshold} times")
+        if s["unreadable"]:
+            parts.append(f"{s['unreadable']} that cannot be read")
         used = len(self.ids) - sum(s.values())
         return f"{self.dataset_name}: using {used} of {len(self.ids)} images; skipped " + " and ".join(parts)
 
@@ -220,13 +223,18 @@ class Oxford102(AttributeDataset):
         if self._cache is None:
             self._cache = ensure_cache(self.root / IMAGE_DIR, self.files, self.image_size, self.cache_dir,
                                        native_size=None, crop_box=None, listed_in=SETID_FILE,
-                                       label=f"{self.dataset_name} images")
+                                       label=f"{self.dataset_name} images", unreadable=self.unreadable)
+            readable, _ = leave_out_unreadable(self._cache, self.dataset_name)
+            newly = ~readable & (self._labels[:, 0] >= 0)  # not already skipped (and counted) for their captions
+            self._labels[newly] = -1
+            self.skipped["unreadable"] = int(newly.sum())
         return self._cache
 
     def split(self, name: str) -> Oxford102Split:
         if name not in SPLIT_VARS:
             raise FaderkitError(f"{self.dataset_name} has no split '{name}'; choose one of: {', '.join(self.split_names)}")
         if name not in self._splits:
+            self.ensure_cache()  # leaves out unreadable images first (data.params.unreadable: skip)
             ids = self._split_ids[name]
             rows = np.searchsorted(self.ids, ids)
             rows = rows[self._labels[rows, 0] >= 0]  # skipped images have label -1
@@ -234,7 +242,7 @@ class Oxford102(AttributeDataset):
                 raise FaderkitError(f"{self.dataset_name}: the {name} split ({SPLIT_VARS[name]} in {SETID_FILE}) "
                                     f"has no images left after skipping: {self._report()}")
             labels = torch.from_numpy(np.ascontiguousarray(self._labels[rows]))
-            self._splits[name] = Oxford102Split(name, labels, self.ids[rows], rows, self.ensure_cache())
+            self._splits[name] = Oxford102Split(name, labels, self.ids[rows], rows, self._cache)
         return self._splits[name]
 
     def __repr__(self) -> str:

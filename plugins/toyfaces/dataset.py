@@ -24,11 +24,12 @@ class ToyFaces(CelebA):
     existing dataset is always read as it is and never overwritten.
     """
 
-    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, count: int = 10000, seed: int = 0, **params):
+    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, count: int = 10000, seed: int = 0,
+                 unreadable: str = "stop", **params):
         if params:
             raise FaderkitError(
                 f"toyfaces: unknown parameter(s) {', '.join(sorted(params))}; "
-                "accepted: root, image_size, attributes, cache_dir, count, seed"
+                "accepted: root, image_size, attributes, cache_dir, count, seed, unreadable"
             )
         root = Path(root).expanduser()
         if not root.exists() or (root.is_dir() and not any(root.iterdir())):
@@ -38,7 +39,7 @@ class ToyFaces(CelebA):
             except FaderkitError:
                 if not (root / "toyfaces.json").is_file():  # else another process generated it meanwhile
                     raise
-        super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir)
+        super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir, unreadable=unreadable)
         self._toy_size = int(image_size)
         self._toy_seed: int | None = None
 

@@ -30,7 +30,7 @@ class ToyFlowers(Oxford102):
 
     def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, colors=DEFAULT_COLORS,
                  threshold: int = DEFAULT_THRESHOLD, color_mode: str = "binary", count: int = 4000, seed: int = 0,
-                 **params):
+                 unreadable: str = "stop", **params):
         if params:
             raise FaderkitError(f"toyflowers: unknown parameter(s) {', '.join(sorted(params))}; "
                                 f"accepted: root, {', '.join(self._accepted())}")
@@ -43,7 +43,7 @@ class ToyFlowers(Oxford102):
                 if not (root / "toyflowers.json").is_file():  # else another process generated it meanwhile
                     raise
         super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir, colors=colors,
-                         threshold=threshold, color_mode=color_mode)
+                         threshold=threshold, color_mode=color_mode, unreadable=unreadable)
         self._toy_seed: int | None = None
 
     @classmethod
