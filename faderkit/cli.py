@@ -103,6 +103,8 @@ def _parse_settings(pairs) -> dict[str, str]:
         name, sep, value = text.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise FaderkitError(f"malformed --set '{text}': expected ATTRIBUTE=VALUE, e.g. --set Smiling=0.8")
+        if name.strip() in out:
+            raise FaderkitError(f"--set {name.strip()} is given twice ({out[name.strip()]} and {value.strip()}); keep one")
         out[name.strip()] = value.strip()
     return out
 

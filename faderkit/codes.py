@@ -52,6 +52,10 @@ def flipped_labels(labels: torch.Tensor, attributes: Sequence[Attribute], genera
     return out
 
 
+#: The largest slider magnitude accepted; the paper extrapolates to about 2.
+MAX_SLIDER = 10.0
+
+
 def parse_value(attribute: Attribute, raw: str | float) -> list[float]:
     """A slider setting -> the attribute's code block.
 
@@ -70,6 +74,9 @@ def parse_value(attribute: Attribute, raw: str | float) -> list[float]:
         raise FaderkitError(f"{attribute.name}={raw!s}: expected a number such as 0, 0.5 or 1") from None
     if a != a or a in (float("inf"), float("-inf")):
         raise FaderkitError(f"{attribute.name}={raw!s}: expected a finite number")
+    if abs(a) > MAX_SLIDER:
+        raise FaderkitError(f"{attribute.name}={raw!s}: sliders go from -{MAX_SLIDER:g} to {MAX_SLIDER:g} "
+                            "(0 absent, 1 present; beyond only saturates the image)")
     return [1.0 - a, a]
 
 

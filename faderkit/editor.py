@@ -11,6 +11,7 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_labels
+from .device import pick_device
 from .errors import FaderkitError
 from .imageio import crop_resize, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
@@ -32,7 +33,7 @@ class Editor:
         tensors, meta = ckpt.load(path)
         if meta.get("kind") != "fader":
             raise FaderkitError(f"{path} is a faderkit {meta.get('kind')} checkpoint, not a trained fader model")
-        device = torch.device(device)
+        device = pick_device(device)
         recipe = validate(meta["recipe"], f"embedded in {path}")
         attrs = tuple(Attribute.from_json(a) for a in meta["attributes"])
         # built without memory (no random init to overwrite), then given the checkpoint's tensors

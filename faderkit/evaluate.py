@@ -415,7 +415,8 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
             return evaluate(**args)
         finally:
             torch.set_num_threads(before)
-    from .train import open_dataset, pick_device
+    from .device import pick_device
+    from .train import open_dataset
 
     t_start = time.perf_counter()
     checkpoint = Path(checkpoint)

@@ -12,7 +12,7 @@ from .errors import FaderkitError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class Component(Strict):
@@ -100,6 +100,14 @@ class Recipe(Strict):
     classifier: ClassifierSection = ClassifierSection()
 
     @model_validator(mode="after")
+    def _latent_is_at_least_one_pixel(self):
+        size, n = self.data.image_size, self.model.n_layers
+        if size >> n < 1:
+            raise ValueError(f"model.n_layers {n} halves data.image_size {size} below one pixel; "
+                             f"use at most {size.bit_length() - 1} layers at {size} px")
+        return self
+
+    @model_validator(mode="after")
     def _losses_have_their_networks(self):
         if self.train.lambda_patch > 0 and self.model.patch_discriminator is None:
             raise ValueError("train.lambda_patch > 0 needs model.patch_discriminator, e.g. {name: patch}")
@@ -111,13 +119,13 @@ class Recipe(Strict):
 def _format_error(exc: ValidationError, source: str) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid recipe {source}: " + "; ".join(parts)
 
 
@@ -151,9 +159,11 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def read_yaml(path: Path) -> dict:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise FaderkitError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise FaderkitError(f"recipe {path} is not UTF-8 text (byte {exc.start}); give a YAML file") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -175,16 +185,23 @@ def validate(raw: dict, source: str = "") -> Recipe:
         raise FaderkitError(_format_error(exc, source)) from None
 
 
+def _with_defaults(raw: dict) -> dict:
+    """``raw`` over the default values of the sections that have them (no validation)."""
+    def merge(base, top):
+        if isinstance(base, dict) and isinstance(top, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in top.items()}}
+        return top
+    defaults = {name: field.default.model_dump(mode="json") for name, field in Recipe.model_fields.items()
+                if isinstance(field.default, BaseModel)}
+    return merge(defaults, raw)
+
+
 def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     """Read, override and validate a recipe file; ``data.root`` is made absolute (relative to the cwd)."""
     path = Path(path)
     raw = read_yaml(path)
-    if overrides:
-        try:  # override on top of the defaults, so --set model.decoder.params.x=1 keeps decoder.name
-            raw = Recipe.model_validate(raw).model_dump(mode="json")
-        except ValidationError:
-            pass  # the overrides may be what makes it valid; errors are reported below
-        raw = apply_overrides(raw, list(overrides))
+    if overrides:  # on top of the defaults, so --set model.decoder.params.x=1 keeps decoder.name
+        raw = apply_overrides(_with_defaults(raw), list(overrides))
     recipe = validate(raw, str(path))
     recipe.data.root = recipe.data.root.expanduser().resolve()
     return recipe

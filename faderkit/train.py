@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import checkpoint as ckpt
 from .codes import attribute_loss, blocks, flipped_labels, logits_to_labels
 from .data import BatchStream, prepare_batch
+from .device import pick_device
 from .distributed import Dist
 from .errors import FaderkitError
 from .interfaces import Attribute, AttributeDataset
@@ -27,18 +28,6 @@ from .plugins import registries
 from .recipe import Recipe, to_yaml
 from .rundir import RunDir
 from .samples import save_grid
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise FaderkitError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise FaderkitError(f"device '{name}' asked for, but this machine has no CUDA GPU; use --device cpu")
-    return dev
 
 
 def open_dataset(recipe: Recipe) -> AttributeDataset:
@@ -153,14 +142,15 @@ class Trainer:
         self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
         if not self.attrs:
             raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
+        torch.manual_seed(t.seed)
+        self.model = FaderModel.build(r, self.attrs).to(self.device)  # before the splits: a bad architecture
+        # is reported before an image cache is built
         self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
         skipped = {k: v for k, v in self.dataset.skipped.items() if v}
         if skipped and self.main:
             self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")
             if not any("data_skipped" in rec for rec in self.run.read_metrics()):
                 self.run.log({"step": 0, "data_skipped": skipped})
-        torch.manual_seed(t.seed)
-        self.model = FaderModel.build(r, self.attrs).to(self.device)
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # the networks as the loop calls them: DDP-wrapped under torchrun, compiled on request

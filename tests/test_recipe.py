@@ -6,7 +6,7 @@ from faderkit import FaderkitError
 from faderkit.cli import cli
 from faderkit.recipe import apply_overrides, load_recipe, parse_override
 
-BASE = {"data": {"name": "toyfaces", "root": "data/x", "image_size": 32}, "train": {"steps": 10}}
+BASE = {"data": {"name": "toyfaces", "root": "data/x", "image_size": 32}, "model": {"n_layers": 4}, "train": {"steps": 10}}
 
 
 def write(tmp_path, raw, name="r.yaml"):
