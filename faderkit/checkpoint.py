@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
 from . import atomic
-from .errors import FaderkitError
+from .errors import FaderkitError, brief
 
 FORMAT = "faderkit-checkpoint/1"
 
@@ -92,7 +92,7 @@ def load(path: str | Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor
         with open(path, "rb") as fh:
             head = fh.read(2)
         kind = "a pickle (faderkit never unpickles files)" if head[:1] == b"\x80" or head == b"PK" else "damaged or truncated"
-        raise FaderkitError(f"{path} is not a readable faderkit checkpoint: {kind} ({str(exc).splitlines()[0][:120]})") from None
+        raise FaderkitError(f"{path} is not a readable faderkit checkpoint: {kind} ({brief(exc, 120)})") from None
     if raw is None:
         raise FaderkitError(f"{path} is a safetensors file but not a faderkit checkpoint (no faderkit metadata)")
     try:

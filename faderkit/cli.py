@@ -70,7 +70,7 @@ def cli():
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value by its dotted path, e.g. --set train.steps=200 (repeatable).")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--run-dir", type=click.Path(path_type=Path),
               help="Where checkpoints, samples and metrics go [default: runs/<recipe name>].")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's train.device].")

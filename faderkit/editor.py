@@ -12,7 +12,7 @@ from PIL import Image
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_labels
 from .device import pick_device
-from .errors import FaderkitError
+from .errors import FaderkitError, brief
 from .imageio import crop_resize, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
 from .model import FaderModel, build_classifier
@@ -101,5 +101,4 @@ def _load_weights(module: torch.nn.Module, state: dict, path) -> None:
     try:
         module.load_state_dict(state, assign=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise FaderkitError(f"{path}: its weights do not fit the architecture in its own recipe ({first})") from None
+        raise FaderkitError(f"{path}: its weights do not fit the architecture in its own recipe ({brief(exc)})") from None

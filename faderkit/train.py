@@ -21,7 +21,7 @@ from .codes import attribute_loss, blocks, flipped_labels, logits_to_labels
 from .data import BatchStream, prepare_batch
 from .device import pick_device
 from .distributed import Dist
-from .errors import FaderkitError
+from .errors import FaderkitError, brief
 from .interfaces import Attribute, AttributeDataset
 from .model import FaderModel, build_classifier, build_patch_discriminator
 from .plugins import registries
@@ -106,7 +106,7 @@ def load_classifier(path: Path, recipe: Recipe, attrs, device):
     try:
         net.load_state_dict(ckpt.unprefixed("classifier", tensors))
     except RuntimeError as exc:
-        raise FaderkitError(f"{path} does not fit this recipe's classifier ({str(exc).splitlines()[0][:160]}); "
+        raise FaderkitError(f"{path} does not fit this recipe's classifier ({brief(exc)}); "
                             "use the recipe it was trained with") from None
     net.eval()
     return net, meta
@@ -204,8 +204,7 @@ class Trainer:
             for name, opt in self._optimizers():
                 opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
         except (RuntimeError, ValueError, KeyError) as exc:
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-            raise FaderkitError(f"{self.run.last} does not fit this run's networks ({first}); "
+            raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
         self.step, self.best = meta["step"], meta.get("best")
         if self.main:

@@ -187,3 +187,17 @@ def test_patch_discriminator_and_classifier_losses_train_and_resume(toy_root, tm
 def test_decoded_losses_need_their_networks(toy_root):
     with pytest.raises(FaderkitError, match="needs model.patch_discriminator"):
         validate(tiny_recipe(toy_root, lambda_patch=1.0))
+
+
+def test_resume_clears_temporary_files_a_killed_writer_left(toy_root, trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    stale = [run / ".last.safetensors.tmp4242", run / "samples" / ".step_000006.png.tmp4242"]
+    for p in stale:
+        p.write_bytes(b"half a file")
+    keep = run / "notes.tmp.txt"
+    keep.write_text("not ours")
+    train(validate(tiny_recipe(toy_root, steps=14)), run, resume=True, progress=False, log=lambda m: None)
+    assert not any(p.exists() for p in stale) and keep.exists()

@@ -260,7 +260,8 @@ def _build_and_record(image_dir, files, image_size, u8, manifest, shape, key, na
             "crop_box": list(crop_box or ()), "native_size": list(native_size or ()),
             "source": str(image_dir.resolve()), "unreadable": [list(b) for b in bad]}
     atomic.write_text(manifest, json.dumps(meta, indent=1))
-    _remove_superseded(manifest.parent, key, meta)
+    if not bad:  # a build that met unreadable files may be a passing fault (a flaky disk): keep the old cache
+        _remove_superseded(manifest.parent, key, meta)
     return tuple(bad)
 
 
