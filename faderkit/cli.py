@@ -15,6 +15,11 @@ class InternalError(click.ClickException):
     exit_code = 1
 
 
+def _one_line(text: str) -> str:
+    """A message that stays on one line even when it quotes a path or value holding a newline."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def one_line(exc: BaseException) -> str:
     """What an unexpected exception says, on one line, for a user."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -34,7 +39,10 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except FaderkitError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_one_line(str(exc))) from None
+        except click.UsageError as exc:  # one line, not click's usage block
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise click.ClickException(f"{_one_line(exc.format_message())} (see '{where} --help')") from None
         except KeyboardInterrupt:
             click.echo("interrupted; the last checkpoint written is intact", err=True)
             sys.exit(130)

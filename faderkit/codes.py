@@ -70,7 +70,7 @@ def parse_value(attribute: Attribute, raw: str | float) -> list[float]:
         )
     try:
         a = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise FaderkitError(f"{attribute.name}={raw!s}: expected a number such as 0, 0.5 or 1") from None
     if a != a or a in (float("inf"), float("-inf")):
         raise FaderkitError(f"{attribute.name}={raw!s}: expected a finite number")

@@ -6,12 +6,12 @@ written: a line cut short (or any line that is not a JSON object) is skipped.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from . import atomic
 from .errors import FaderkitError
+from .rundir import read_records
 
 CURVES_FILE = "curves.png"
 #: Panels: (title, [(record key, label)], log scale?). Nested dicts (valid_swap) become one line per attribute.
@@ -25,21 +25,9 @@ PANELS = (
 )
 
 
-def read_records(path: Path) -> list[dict]:
-    """The JSON objects of a JSON-lines file; partial or damaged lines are skipped."""
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError as exc:
-        raise FaderkitError(f"cannot read {path}: {exc.strerror or exc}") from None
-    out = []
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)):
-            out.append(rec)
-    return out
+def _plain(text: str) -> str:
+    """Text matplotlib shows as written ($ would start mathtext)."""
+    return str(text).replace("$", r"\$")
 
 
 def _number(v) -> bool:
@@ -70,6 +58,10 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
         raise FaderkitError(f"{run_dir} has no metrics.jsonl; is it a faderkit run directory?")
     records = read_records(metrics)
     out = Path(out) if out is not None else run_dir / CURVES_FILE
+    if out.suffix.lower() != ".png":
+        raise FaderkitError(f"-o {out}: curves are written as PNG; give a name ending in .png")
+    if out.exists() and (not out.is_file() or out.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n"):
+        raise FaderkitError(f"-o {out} exists and is not a PNG image; it is left alone, choose another name")
 
     from matplotlib.figure import Figure  # no pyplot: no global backend or state, safe inside a training loop
     from matplotlib.ticker import FuncFormatter, LogLocator
@@ -83,7 +75,7 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
                 style = {"marker": "o", "markersize": 3} if len(xs) < 30 else {}
                 if label == "mean":
                     style.update(color="black", linestyle="--")
-                ax.plot(xs, ys, label=label or name, linewidth=1.2, **style)
+                ax.plot(xs, ys, label=_plain(label or name), linewidth=1.2, **style)
                 drawn = True
                 if log_scale and min(ys) <= 0:
                     log_scale = False
@@ -102,7 +94,7 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if len(ax.get_lines()) > 1:
             ax.legend(fontsize=7)
     steps = [r["step"] for r in records]
-    fig.suptitle(f"{run_dir.name}: {len(records)} records" + (f", up to step {max(steps)}" if steps else ""), fontsize=11)
+    fig.suptitle(f"{_plain(run_dir.name)}: {len(records)} records" + (f", up to step {max(steps)}" if steps else ""), fontsize=11)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.9, wspace=0.25, hspace=0.4)
     atomic.write(out, lambda f: fig.savefig(f, format="png"))
     return out

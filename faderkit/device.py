@@ -22,6 +22,8 @@ def pick_device(name: str | torch.device) -> torch.device:
             raise FaderkitError(f"device '{name}' asked for, but this machine has no CUDA GPU; use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise FaderkitError(f"device '{name}' asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise FaderkitError(f"device '{name}' asked for, but this machine has no Apple GPU; use --device cpu")
     elif dev.type not in ("cpu", "mps"):
         raise FaderkitError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N")
     return dev

@@ -13,7 +13,7 @@ from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_labels
 from .device import pick_device
 from .errors import FaderkitError, brief
-from .imageio import crop_resize, open_image, to_tensor, to_uint8, to_unit
+from .imageio import crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
 from .model import FaderModel, build_classifier
 from .recipe import validate
@@ -32,10 +32,10 @@ class Editor:
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Editor":
         tensors, meta = ckpt.load(path)
         if meta.get("kind") != "fader":
-            raise FaderkitError(f"{path} is a faderkit {meta.get('kind')} checkpoint, not a trained fader model")
+            kind = f"a faderkit {meta['kind']} checkpoint" if isinstance(meta.get("kind"), str) else "not marked as any kind"
+            raise FaderkitError(f"{path} is {kind}, not a trained fader model")
         device = pick_device(device)
-        recipe = validate(meta["recipe"], f"embedded in {path}")
-        attrs = tuple(Attribute.from_json(a) for a in meta["attributes"])
+        recipe, attrs = check_fader_meta(meta, path)
         # built without memory (no random init to overwrite), then given the checkpoint's tensors
         with torch.device("meta"):
             model = FaderModel.build(recipe, attrs)
@@ -52,7 +52,16 @@ class Editor:
         if isinstance(image, (str, Path)):
             image = open_image(image)
         elif isinstance(image, np.ndarray):
-            image = Image.fromarray(image)
+            if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+                raise FaderkitError(f"expected a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4); got {image.dtype} "
+                                    f"{image.shape}")
+            if min(image.shape[:2]) < 1:
+                raise FaderkitError(f"the array has no pixels: shape {image.shape}")
+            image = normalise(Image.fromarray(image))
+        elif isinstance(image, Image.Image):
+            image = normalise(image)
+        else:
+            raise FaderkitError(f"expected an image path, a PIL image or a uint8 array; got {type(image).__name__}")
         arr = crop_resize(image, self.image_size, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
         return to_tensor(arr)
 
@@ -95,6 +104,35 @@ class Editor:
         base = self._base_code(x, settings or {})
         outs = [self.model.decoder(feats, apply_settings(base, self.attributes, {attribute: v})) for v in values]
         return to_uint8(torch.stack(outs, 1)).cpu()
+
+
+def check_fader_meta(meta: dict, path) -> tuple:
+    """(recipe, attributes) of a fader checkpoint's metadata, each part checked: a one-line error
+    when the file is consistent (its checksum holds) but was not written by faderkit's trainer."""
+    def bad(what: str):
+        return FaderkitError(f"{path}: its metadata {what}; it was not written by faderkit train")
+    if not isinstance(meta.get("recipe"), dict):
+        raise bad("has no recipe")
+    recipe = validate(meta["recipe"], f"embedded in {path}")
+    raw = meta.get("attributes")
+    if not isinstance(raw, list) or not raw or not all(
+            isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("values"), list)
+            and len(a["values"]) >= 2 for a in raw):
+        raise bad("has no valid attribute list")
+    attrs = tuple(Attribute.from_json(a) for a in raw)
+    if meta.get("image_size") != recipe.data.image_size:
+        raise bad(f"gives image_size {meta.get('image_size')!r}, its recipe {recipe.data.image_size}")
+    pre = meta.get("preprocess") or {}
+    if not isinstance(pre, dict):
+        raise bad("has a malformed preprocess entry")
+    size, box = pre.get("native_size"), pre.get("crop_box")
+    if size is not None or box is not None:
+        ok = (isinstance(size, list) and len(size) == 2 and isinstance(box, list) and len(box) == 4
+              and all(isinstance(v, int) for v in size + box)
+              and 0 <= box[0] < box[2] <= size[0] and 0 <= box[1] < box[3] <= size[1])
+        if not ok:
+            raise bad(f"has a crop box {box!r} that does not fit its native size {size!r}")
+    return recipe, attrs
 
 
 def _load_weights(module: torch.nn.Module, state: dict, path) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 from . import atomic
 from . import checkpoint as ckpt
 from . import metrics
-from .codes import blocks, labels_to_code, logits_to_labels
+from .codes import MAX_SLIDER, blocks, labels_to_code, logits_to_labels
 from .editor import Editor, _load_weights
 from .errors import FaderkitError
 from .grids import check_sweepable, tile, value_label
@@ -407,22 +407,34 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
     Returns the report (the content of report.json). ``threads`` sets torch's CPU threads for the
     evaluation only (on a crowded machine, 1 can be many times faster than torch's default).
     """
+    args = {k: v for k, v in locals().items() if k != "threads"}  # the parameters, nothing else yet
+    before = torch.get_num_threads()
+    out = Path(out_dir) if out_dir is not None else None
+    created = out is not None and not out.exists()
     if threads:
-        args = {k: v for k, v in locals().items() if k != "threads"}  # the parameters, nothing else yet
-        before = torch.get_num_threads()
         torch.set_num_threads(threads)
-        try:
-            return evaluate(**args)
-        finally:
-            torch.set_num_threads(before)
+    try:
+        return _evaluate(**args)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed evaluation leaves no empty folder behind
+        raise
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate(checkpoint, out_dir, *, split, alpha, classifier, device, limit, gt_images, gt_values, sweep_attributes,
+              sweep_values, grid_rows, probe_train_images, probe_epochs, batch_size, data_root, progress, log) -> dict:
     from .device import pick_device
     from .train import open_dataset
 
     t_start = time.perf_counter()
     checkpoint = Path(checkpoint)
-    if not alpha > 0.5:
+    if not 0.5 < alpha <= MAX_SLIDER:
         raise FaderkitError(f"--alpha {alpha}: must be above 0.5 (a flip sets the code to [1 - a, a]; "
-                            "at 0.5 both directions give [0.5, 0.5])")
+                            f"at 0.5 both directions give [0.5, 0.5]) and at most {MAX_SLIDER:g}")
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        raise FaderkitError(f"--data-root {data_root} is not a folder; give the dataset's root")
     if limit is not None and limit < 1:
         raise FaderkitError(f"--limit {limit}: must be at least 1")
     dev = pick_device(device)
@@ -443,7 +455,12 @@ def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split
     n = min(len(the_split), limit or len(the_split))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic.write(out / ".write-test", b"")
+            (out / ".write-test").unlink()
+        except (OSError, FaderkitError) as exc:
+            raise FaderkitError(f"cannot write the report to {out}: {getattr(exc, 'strerror', None) or exc}") from None
     timings = {}
 
     t = time.perf_counter()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .codes import MAX_SLIDER
 from .errors import FaderkitError
 from .interfaces import Attribute
 
@@ -79,6 +80,8 @@ def parse_range(text: str, what: str = "sweep") -> list[float]:
         raise FaderkitError(f"{what} range '{text}' is empty: COUNT must be at least 2")
     if count > 64:
         raise FaderkitError(f"{what} range '{text}': COUNT is at most 64")
+    if max(abs(start), abs(stop)) > MAX_SLIDER:
+        raise FaderkitError(f"{what} range '{text}': sliders go from -{MAX_SLIDER:g} to {MAX_SLIDER:g}")
     return [round(float(v), 6) for v in np.linspace(start, stop, count)]
 
 

@@ -39,13 +39,30 @@ def crop_resize(img: Image.Image, size: int, native_size=None, crop_box=None) ->
     return np.asarray(out, dtype=np.uint8)
 
 
+def normalise(im: Image.Image) -> Image.Image:
+    """Any PIL image -> RGB as displayed: EXIF rotation applied, transparency composited on white,
+    16-bit and float pixels scaled to 8 bits (see :func:`_to_8bit`), the first frame of an animation."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the pixels are fine
+        im = ImageOps.exif_transpose(im)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, im)
+    elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        im = Image.fromarray(_to_8bit(np.asarray(im), im.mode))
+    return im.convert("RGB")
+
+
 def open_image(path: str | Path) -> Image.Image:
-    """Open a user's image as RGB with EXIF rotation applied; any failure is a one-line FaderkitError."""
+    """Open a user's image as RGB (see :func:`normalise`); any failure is a one-line FaderkitError."""
     path = Path(path)
     if not path.exists():
         raise FaderkitError(f"image not found: {path}")
     if path.is_dir():
         raise FaderkitError(f"{path} is a folder, not an image")
+    if not path.is_file():
+        raise FaderkitError(f"{path} is not a regular file (a pipe or a device); give an image file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -54,14 +71,7 @@ def open_image(path: str | Path) -> Image.Image:
                     raise FaderkitError(f"{path} declares {im.width}x{im.height} pixels, over the limit of "
                                         f"{MAX_PIXELS:,}: refused as a possible decompression bomb")
                 im.load()
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                    im = im.convert("RGBA")
-                    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                    im = Image.alpha_composite(background, im)
-                elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    im = Image.fromarray(_to_8bit(np.asarray(im), im.mode))
-                return im.convert("RGB")
+                return normalise(im)
     except FaderkitError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -79,7 +89,7 @@ def open_image(path: str | Path) -> Image.Image:
 def _to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
     """One-channel 16/32-bit or float pixels -> uint8: 16-bit by its full range (v / 257), floats in
     [0, 1] by 255, anything wider by its own maximum."""
-    arr = arr.astype(np.float64)
+    arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     top = float(arr.max()) if arr.size else 0.0
     if mode == "F" and top <= 1.0:
         scale = 255.0
@@ -113,8 +123,9 @@ def save_image(chw_uint8: torch.Tensor, path: str | Path) -> None:
     path = Path(path)
     arr = chw_uint8.permute(1, 2, 0).cpu().numpy()
     fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise FaderkitError(f"cannot write {path}: unknown image suffix '{path.suffix}'; use .png or .jpg")
+    if fmt is None or fmt not in Image.SAVE:
+        raise FaderkitError(f"cannot write {path}: {'unknown image suffix' if fmt is None else 'Pillow cannot write'} "
+                            f"'{path.suffix}'; use .png or .jpg")
     if not path.parent.is_dir():
         raise FaderkitError(f"cannot write {path}: folder {path.parent} does not exist")
     atomic.write(path, lambda f: Image.fromarray(arr).save(f, format=fmt))

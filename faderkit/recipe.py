@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import FaderkitError
 
@@ -25,6 +25,13 @@ class Component(Strict):
 class DataSection(Strict):
     name: str = Field(description="registered dataset name (see `faderkit plugins`)")
     root: Path = Field(description="folder holding the dataset in its on-disk layout")
+
+    @field_validator("root")
+    @classmethod
+    def _no_nul(cls, root: Path) -> Path:
+        if "\0" in str(root):
+            raise ValueError("root contains a NUL character")
+        return root
     attributes: list[str] | None = Field(None, description="attribute subset by name; all when omitted")
     image_size: int = Field(64, ge=16, le=512)
     params: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
@@ -38,7 +45,8 @@ class DataSection(Strict):
 
 
 class ModelSection(Strict):
-    n_layers: int = Field(7, ge=1, le=9, description="stride-2 layers in the encoder (paper: 7 at 256 px)")
+    n_layers: int | None = Field(None, ge=1, le=9, description="stride-2 layers in the encoder (paper: 7 at 256 px); "
+                                 "default: down to a 2x2 latent, as the paper")
     init_fm: int = Field(16, ge=1, description="feature maps of the first encoder layer (paper: 16)")
     max_fm: int = Field(512, ge=1, description="cap on feature maps (paper: 512)")
     encoder: Component = Component(name="paper")
@@ -51,11 +59,11 @@ class ModelSection(Strict):
 class TrainSection(Strict):
     steps: int = Field(1000, ge=1, description="autoencoder updates")
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(2e-4, gt=0, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
+    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
     beta1: float = Field(0.5, ge=0, lt=1)
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
-    dis_steps: int = Field(1, ge=1, description="latent-discriminator updates per autoencoder update")
+    dis_steps: int = Field(1, ge=1, le=100, description="latent-discriminator updates per autoencoder update")
     shared_batch: bool = Field(True, description="the first discriminator update reuses the autoencoder's batch and "
                                "encoder pass (paper's algorithm); false: its own batch (published code), slower")
     lambda_patch: float = Field(0.0, ge=0, description="weight of the patch discriminator's loss (needs model.patch_discriminator)")
@@ -63,7 +71,7 @@ class TrainSection(Strict):
     lambda_clf: float = Field(0.0, ge=0, description="weight of the classifier's loss on images decoded with random attributes")
     clip_grad: float | None = Field(5.0, gt=0, description="gradient norm clip; null turns it off")
     flip: bool = Field(True, description="random horizontal flips, p = 0.5")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31 - 1)
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     log_every: int = Field(25, ge=1)
     eval_every: int = Field(250, ge=1, description="validation + best-checkpoint selection interval")
@@ -79,7 +87,7 @@ class TrainSection(Strict):
         "auto", description="Adam kernel: auto = torch's default; fused needs CUDA")
     amp: Literal["off", "bf16"] = Field("off", description="bf16 autocast (CUDA)")
     compile: bool = Field(False, description="torch.compile the networks (CUDA; slow to start)")
-    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice)")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
 
 
 class ClassifierSection(Strict):
@@ -90,7 +98,7 @@ class ClassifierSection(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     steps: int = Field(500, ge=1)
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, le=1)
 
 
 class Recipe(Strict):
@@ -101,7 +109,10 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _latent_is_at_least_one_pixel(self):
-        size, n = self.data.image_size, self.model.n_layers
+        size = self.data.image_size
+        if self.model.n_layers is None:
+            self.model.n_layers = max(1, size.bit_length() - 2)  # a 2x2 latent (7 layers at 256 px)
+        n = self.model.n_layers
         if size >> n < 1:
             raise ValueError(f"model.n_layers {n} halves data.image_size {size} below one pixel; "
                              f"use at most {size.bit_length() - 1} layers at {size} px")
@@ -157,15 +168,26 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+#: A recipe is a few hundred bytes; refuse anything absurd before reading it.
+MAX_RECIPE_BYTES = 1 << 20
+
+
 def read_yaml(path: Path) -> dict:
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise FaderkitError(f"recipe {path} is not a regular file; give a YAML file")
+    if path.is_file() and path.stat().st_size > MAX_RECIPE_BYTES:
+        raise FaderkitError(f"recipe {path} is {path.stat().st_size:,} bytes; a recipe is a small YAML file")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FaderkitError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise FaderkitError(f"recipe {path} is not UTF-8 text (byte {exc.start}); give a YAML file") from None
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise FaderkitError(f"recipe {path} is nested too deeply to be a recipe") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

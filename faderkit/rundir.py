@@ -116,26 +116,30 @@ class RunDir:
             f.flush()
 
     def truncate_metrics(self, step: int) -> None:
-        """On resume: drop records written after the checkpoint we resume from (no duplicated steps)."""
-        if not self.metrics.exists():
-            return
-        kept = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-            if rec.get("step", 0) <= step:
-                kept.append(line)
-        write_text(self.metrics, "".join(l + "\n" for l in kept))
+        """On resume: drop records written after the checkpoint we resume from (no duplicated steps);
+        lines that are not records (cut short by a crash, or edited by hand) go too."""
+        if self.metrics.exists():
+            kept = [json.dumps(r) for r in read_records(self.metrics) if r["step"] <= step]
+            write_text(self.metrics, "".join(line + "\n" for line in kept))
 
     def read_metrics(self) -> list[dict]:
-        if not self.metrics.exists():
-            return []
-        out = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
-        return out
+        return read_records(self.metrics) if self.metrics.exists() else []
+
+
+def read_records(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl: JSON objects with a whole-number step; partial, damaged or
+    foreign lines are skipped."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as exc:
+        raise FaderkitError(f"cannot read {path}: {exc.strerror or exc}") from None
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        step = rec.get("step") if isinstance(rec, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 10**12:
+            out.append(rec)
+    return out

@@ -146,6 +146,10 @@ class Trainer:
         self.model = FaderModel.build(r, self.attrs).to(self.device)  # before the splits: a bad architecture
         # is reported before an image cache is built
         self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
+        for split in (self.train_split, self.valid_split):
+            if len(split) == 0:
+                raise FaderkitError(f"the {split.name} split of {self.dataset.root} has no images; "
+                                    "training needs images in both train and valid")
         skipped = {k: v for k, v in self.dataset.skipped.items() if v}
         if skipped and self.main:
             self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")
@@ -195,15 +199,20 @@ class Trainer:
 
     def _restore(self) -> None:
         tensors, meta = ckpt.load(self.run.last)
-        if [a["name"] for a in meta["attributes"]] != [a.name for a in self.attrs]:
-            raise FaderkitError(f"{self.run.last} was trained on other attributes: {[a['name'] for a in meta['attributes']]}")
+        step = meta.get("step")
+        if meta.get("kind") != "fader" or not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise FaderkitError(f"{self.run.last} is not a fader training checkpoint (kind {meta.get('kind')!r}, "
+                                f"step {step!r}); use a new --run-dir")
+        names = [a.get("name") if isinstance(a, dict) else a for a in meta.get("attributes") or []]
+        if names != [a.name for a in self.attrs]:
+            raise FaderkitError(f"{self.run.last} was trained on other attributes: {names}")
         try:
             self.model.load_state_dict(ckpt.unprefixed("model", tensors))
             if self.patch is not None:
                 self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
             for name, opt in self._optimizers():
                 opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
-        except (RuntimeError, ValueError, KeyError) as exc:
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
         self.step, self.best = meta["step"], meta.get("best")
@@ -365,12 +374,14 @@ class Trainer:
             from_checkpoint = self.resume and self.run.last.exists()
             if from_checkpoint:
                 self._check_compatible(ckpt.read_meta(self.run.last))
-            if self.main:
+            if self.main and not from_checkpoint:
                 self.run.write_recipe(to_yaml(r))
             if r.classifier.enabled:
                 self._classifier()
             if from_checkpoint:
                 self._restore()
+                if self.main:  # only once the checkpoint is known to fit: a refused resume alters nothing
+                    self.run.write_recipe(to_yaml(r))
                 self.log(f"resuming {self.run.path} at step {self.step}")
             elif self.resume:
                 self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")

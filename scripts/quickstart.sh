@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 run=${RUN_DIR:-runs/quickstart}
-if [ -f "$run/last.safetensors" ]; then resume=--resume; else resume=; fi
+if [ -d "$run" ]; then resume=--resume; else resume=; fi   # an interrupted run continues
 .venv/bin/faderkit train recipes/quickstart.yaml --run-dir "$run" $resume
 face=data/toyfaces/img_align_celeba/009001.jpg   # first image of the test split
 for s in 0 0.5 1; do

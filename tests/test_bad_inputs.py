@@ -365,6 +365,47 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
                                                                ["train", str(w.recipe_path), "--run-dir", str(w.run),
                                                                 "--resume", "--quiet"])[2],
                                                    r"another faderkit process is training in"),
+    # found by review: each of these once escaped as a traceback, a hang, or a silent overwrite
+    "curves: -o onto a checkpoint": (lambda w: ["curves", str(w.run), "-o", str(w.ckpt)], r"written as PNG"),
+    "curves: -o onto a file that is not a PNG": (lambda w: ["curves", str(w.run), "-o", str(w.file("notes.png", "text"))],
+                                                 r"exists and is not a PNG image; it is left alone"),
+    "eval: --data-root missing": (lambda w: ["eval", str(w.ckpt), "--out", str(w.report_dir), "--data-root",
+                                             str(w.root / "typo")], r"--data-root .*typo is not a folder"),
+    "eval: --alpha inf": (lambda w: ["eval", str(w.ckpt), "--out", str(w.report_dir), "--alpha", "inf"],
+                          r"--alpha inf: must be above 0\.5 .*at most 10"),
+    "eval: --sweep beyond the sliders": (lambda w: ["eval", str(w.ckpt), "--out", str(w.report_dir),
+                                                    "--sweep=-1e300:1e300:3"], r"sliders go from -10 to 10"),
+    "eval: a new --out and a missing judge": (lambda w: ["eval", str(w.ckpt), "--out", str(w.root / "new_eval"),
+                                                         "--classifier", str(w.root / "none.safetensors")],
+                                              r"not found"),
+    "recipe: negative seed": (lambda w: (w.recipe(train__seed=-1), w.train())[1], r"train\.seed: .*greater than or equal to 0"),
+    "recipe: absurd learning rate": (lambda w: (w.recipe(train__lr=1e300), w.train())[1], r"train\.lr: .*less than or equal to 1"),
+    "recipe: nested too deeply": (lambda w: (w.recipe("data: " + "[" * 3000 + "]" * 3000 + "\n"), w.train())[1],
+                                  r"nested too deeply"),
+    "recipe: NUL in the data root": (lambda w: (w.recipe(data__root="/tmp/a\0b"), w.train())[1], r"NUL"),
+    "recipe: a pipe": (lambda w: (os.mkfifo(w.root / "r.yaml"), w.train())[1], r"is not a regular file"),
+    "image: a pipe": (lambda w: (os.mkfifo(w.root / "pipe.jpg"), w.edit(w.root / "pipe.jpg"))[1],
+                      r"pipe\.jpg is not a regular file"),
+    "output: a format Pillow reads but cannot write": (lambda w: w.edit(None, out=w.root / "out.psd"),
+                                                       r"Pillow cannot write '\.psd'"),
+    "--device: mps on a machine without one": (lambda w: w.edit(None, "--device", "mps"), r"no Apple GPU"),
+    "usage: edit without -o": (lambda w: ["edit", str(w.face), "-c", str(w.ckpt)],
+                               r"Missing option '-o' / '--output'\. \(see 'cli edit --help'\)"),
+    "data: a split left empty": (lambda w: (edit_lines(w.data / "list_eval_partition.txt",
+                                                       lambda ls: [l.replace(" 1", " 0") for l in ls]),
+                                            w.recipe(), w.train())[2], r"the valid split of .* has no images"),
+    "checkpoint: metadata without attributes": (lambda w: w.edit(None, ckpt=rewritten(w.ckpt, w.root / "m.safetensors",
+                                                                                      lambda m: m.pop("attributes"))),
+                                                r"its metadata has no valid attribute list"),
+    "checkpoint: crop box outside the image": (lambda w: w.edit(None, ckpt=rewritten(
+        w.ckpt, w.root / "m.safetensors", lambda m: m.update(preprocess={"native_size": [178, 218],
+                                                                         "crop_box": [0, 20, 300, 198]}))),
+        r"crop box \[0, 20, 300, 198\] that does not fit"),
+    "checkpoint: negative step (train --resume)": (
+        lambda w: (rewritten(w.run / "last.safetensors", w.run / "last.safetensors", lambda m: m.update(step=-3)),
+                   w.recipe(name="toyfaces"),
+                   ["train", str(w.recipe_path), "--run-dir", str(w.run), "--resume", "--quiet"])[2],
+        r"is not a fader training checkpoint \(kind 'fader', step -3\)"),
 }
 
 
@@ -426,6 +467,11 @@ API_CASES: dict[str, tuple[Callable[[Workspace], Callable], str]] = {
     "api data: unreadable image": (lambda w: ((w.data / "img_align_celeba" / "000002.jpg").write_bytes(b"\0" * 99),
                                               call(lambda: _celeba(w.data).split("train")))[1],
                                    r"cannot read image .*000002\.jpg"),
+    "api image: a float array": (lambda w: call(load_and_edit, w.ckpt, np.zeros((8, 8, 3), np.float32)),
+                                 r"expected a uint8 array"),
+    "api image: not an image at all": (lambda w: call(load_and_edit, w.ckpt, 123), r"expected an image path"),
+    "api --set: too big for a float": (lambda w: call(load_and_edit, w.ckpt, w.face, Smiling=10**400),
+                                       r"expected a number"),
     "api checkpoint: truncated": (lambda w: call(faderkit.load, w.file("t.safetensors", w.ckpt.read_bytes()[:-10])),
                                   r"damaged or truncated"),
     "api checkpoint: bit flipped": (lambda w: call(faderkit.load, flipped(w.ckpt, w.root / "f.safetensors",
@@ -550,7 +596,7 @@ def test_exif_rotation_is_applied(ws):
     rotated = ws.file("rotated.jpg", exif_rotated_jpeg())
     with Image.open(rotated) as im:
         assert im.size == (60, 80)
-        upright = im.transpose(Image.Transpose.ROTATE_270)  # what orientation 6 displays
+        upright = Image.fromarray(np.asarray(im.transpose(Image.Transpose.ROTATE_270)))  # what orientation 6 shows
     model = faderkit.load(ws.ckpt)
     assert np.array_equal(np.asarray(model.edit(rotated, Smiling=1)), np.asarray(model.edit(upright, Smiling=1)))
 

@@ -198,13 +198,14 @@ def test_generate_refuses_a_non_empty_folder_and_accepts_an_empty_one(tmp_path):
     full.mkdir()
     (full / "keep.txt").write_text("mine")
     with pytest.raises(FaderkitError, match="not empty"):
-        gen.generate(full, 3, progress=False)
+        gen.generate(full, 10, progress=False)
     assert [p.name for p in full.iterdir()] == ["keep.txt"]
-    with pytest.raises(FaderkitError, match="positive integer"):
-        gen.generate(tmp_path / "none", 0, progress=False)
+    for too_few in (0, 9):
+        with pytest.raises(FaderkitError, match="at least 10"):
+            gen.generate(tmp_path / "none", too_few, progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    gen.generate(empty, 3, progress=False)
+    gen.generate(empty, 10, progress=False)
     assert (empty / "list_attr_celeba.txt").is_file()
 
 
@@ -219,7 +220,7 @@ def test_an_interrupted_generate_leaves_nothing_behind(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gen, "render", failing_render)
     with pytest.raises(KeyboardInterrupt):
-        gen.generate(tmp_path / "toy", 5, progress=False)
+        gen.generate(tmp_path / "toy", 10, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -240,7 +241,7 @@ def test_toyfaces_dataset_end_to_end(tmp_path, capsys):
 
     root = tmp_path / "toy"
     ds = ToyFaces(root, image_size=32, count=40, seed=3)
-    assert "generating 40" in capsys.readouterr().out
+    assert "generating 40" in capsys.readouterr().err
     assert [a.name for a in ds.attributes] == list(ATTRIBUTES)
     train, test = ds.split("train"), ds.split("test")
     assert (len(train), len(ds.split("valid")), len(test)) == (32, 4, 4)
@@ -265,7 +266,7 @@ def test_toyfaces_dataset_end_to_end(tmp_path, capsys):
 
     before = (root / "list_attr_celeba.txt").stat().st_mtime_ns
     again = ToyFaces(root, image_size=32, attributes=["Male"], count=99, seed=5)  # read as-is
-    assert "generating" not in capsys.readouterr().out
+    assert "generating" not in capsys.readouterr().err
     assert (root / "list_attr_celeba.txt").stat().st_mtime_ns == before
     assert len(again.split("train")) == 32 and again.split("train").labels.shape == (32, 1)
     with pytest.raises(FaderkitError, match="unknown parameter"):

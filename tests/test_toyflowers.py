@@ -149,10 +149,10 @@ def test_render_gives_the_same_flower_in_another_colour(flowers):
 def test_generated_on_first_use_then_read_as_is(tmp_path, capsys):
     root = tmp_path / "new"
     ds = ToyFlowers(root, image_size=16, count=10, seed=2)
-    assert "generating 10" in capsys.readouterr().out
+    assert "generating 10" in capsys.readouterr().err
     assert (len(ds.split("train")), len(ds.split("valid")), len(ds.split("test"))) == (8, 1, 1)
     again = ToyFlowers(root, image_size=16, count=99, seed=7)
-    assert "generating" not in capsys.readouterr().out and len(again.ids) == 10
+    assert "generating" not in capsys.readouterr().err and len(again.ids) == 10
     with pytest.raises(FaderkitError, match="unknown parameter.*shade.*accepted.*color_mode, unreadable, count, seed"):
         ToyFlowers(root, shade=1)
 

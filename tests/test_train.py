@@ -201,3 +201,17 @@ def test_resume_clears_temporary_files_a_killed_writer_left(toy_root, trained_ru
     keep.write_text("not ours")
     train(validate(tiny_recipe(toy_root, steps=14)), run, resume=True, progress=False, log=lambda m: None)
     assert not any(p.exists() for p in stale) and keep.exists()
+
+
+def test_resume_survives_a_hand_damaged_metrics_log(toy_root, trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('[1, 2]\nnull\n"text"\n{"step": "x"}\n{"step": null}\n{"step": 99, "loss_rec": 1}\n{"step": 3, "lo')
+    train(validate(tiny_recipe(toy_root, steps=14)), run, resume=True, progress=False, log=lambda m: None)
+    records = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(isinstance(r, dict) and isinstance(r["step"], int) for r in records)
+    steps = [r["step"] for r in records if "loss_rec" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 14 and 99 not in steps

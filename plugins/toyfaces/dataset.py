@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -33,7 +34,7 @@ class ToyFaces(CelebA):
             )
         root = Path(root).expanduser()
         if not root.exists() or (root.is_dir() and not any(root.iterdir())):
-            print(f"toyfaces: no dataset at {root}; generating {count} synthetic faces there (seed {seed})", flush=True)
+            print(f"toyfaces: no dataset at {root}; generating {count} synthetic faces there (seed {seed})", file=sys.stderr, flush=True)
             try:
                 _gen.generate(root, count, seed=seed)
             except FaderkitError:

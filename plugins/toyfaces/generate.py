@@ -66,8 +66,9 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
     byte-identical files.
     """
     out_dir = Path(out_dir)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise FaderkitError(f"toyfaces count must be a positive integer, not {count!r}")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 10:
+        raise FaderkitError(f"toyfaces count must be an integer of at least 10 (the 80/10/10 split needs one "
+                            f"valid and one test face), not {count!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FaderkitError(f"toyfaces seed must be a non-negative integer, not {seed!r}")
     count, seed = int(count), int(seed)

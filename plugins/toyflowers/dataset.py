@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -36,7 +37,7 @@ class ToyFlowers(Oxford102):
                                 f"accepted: root, {', '.join(self._accepted())}")
         root = Path(root).expanduser()
         if not root.exists() or (root.is_dir() and not any(root.iterdir())):
-            print(f"toyflowers: no dataset at {root}; generating {count} synthetic flowers there (seed {seed})", flush=True)
+            print(f"toyflowers: no dataset at {root}; generating {count} synthetic flowers there (seed {seed})", file=sys.stderr, flush=True)
             try:
                 _gen.generate(root, count, seed=seed)
             except FaderkitError:
