@@ -24,14 +24,19 @@ def tiny_recipe(root, **train) -> dict:
     }
 
 
+def generated(tmp_path_factory, dataset: str, count: int):
+    """A fresh synthetic copy of a registered dataset that can generate itself (seed 0)."""
+    from faderkit.plugins import registries
+
+    root = tmp_path_factory.mktemp(dataset) / dataset
+    registries().datasets.get(dataset).factory.generate(root, count, 0)
+    return root
+
+
 @pytest.fixture(scope="session")
 def toy_root(tmp_path_factory):
     """60 toy faces in the CelebA layout (48 train / 6 valid / 6 test), with their 32 px cache."""
-    from faderkit_plugins.toyfaces.dataset import ToyFaces
-
-    root = tmp_path_factory.mktemp("toy") / "faces"
-    ToyFaces.generate(root, 60, seed=0)
-    return root
+    return generated(tmp_path_factory, "toyfaces", 60)
 
 
 @pytest.fixture

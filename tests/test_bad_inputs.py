@@ -40,7 +40,7 @@ from faderkit import checkpoint as ckpt
 from faderkit.cli import cli
 from faderkit.recipe import load_recipe
 
-from conftest import tiny_recipe
+from conftest import generated, tiny_recipe
 
 FACE = "img_align_celeba/000055.jpg"  # a test-split toy face
 
@@ -520,11 +520,7 @@ OK_IMAGES: dict[str, Callable[[], bytes]] = {
 
 @pytest.fixture(scope="module")
 def flowers_root(tmp_path_factory):
-    from faderkit_plugins.toyflowers.dataset import ToyFlowers
-
-    root = tmp_path_factory.mktemp("flowers") / "flowers"
-    ToyFlowers.generate(root, 30, seed=0)
-    return root
+    return generated(tmp_path_factory, "toyflowers", 30)
 
 
 @pytest.fixture
