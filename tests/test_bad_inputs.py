@@ -658,3 +658,23 @@ def test_the_real_command_prints_no_traceback(ws):
         assert proc.returncode == 2 and proc.stdout == "", proc
         assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("Error: "), proc.stderr
     assert not (ws.root / "pwned").exists()
+
+
+def test_images_given_as_pil_or_arrays_are_prepared_like_files(ws):
+    model = faderkit.load(ws.ckpt)
+    grey16 = Image.fromarray(np.full((40, 30), 65535 // 2, dtype=np.uint16))
+    path = ws.file("grey16.png", _saved(grey16, "PNG"))
+    rgba = np.dstack([_rgb(), np.full((80, 60), 0, np.uint8)])  # fully transparent: white
+    for in_memory, on_disk in ((grey16, path), (rgba, ws.file("rgba.png", _saved(Image.fromarray(rgba, "RGBA"), "PNG")))):
+        assert torch.equal(model.prepare(in_memory), model.prepare(on_disk))
+    assert model.prepare(grey16).max() == 127
+
+
+def test_curves_draw_names_with_dollar_signs_as_written(ws):
+    run = Path(shutil.copytree(ws.run, ws.root / "run $x^2$"))
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 13, "valid_mse": 0.1, "valid_swap": {"$\\frac$": 0.5}}) + "\n")
+    result = invoke(["curves", str(run)])
+    assert result.exit_code == 0, result.output
+    with Image.open(run / "curves.png") as im:
+        assert im.format == "PNG"
