@@ -53,6 +53,14 @@ def write_text(path: str | Path, text: str, **kwargs) -> None:
     write(path, text.encode("utf-8"), **kwargs)
 
 
+def make_writable_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) and prove a file can be written there; raises OSError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test.{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def remove_stale(folder: Path) -> list[Path]:
     """Delete temporary files left in ``folder`` by a killed writer (call only while holding its lock)."""
     removed = []

@@ -456,11 +456,9 @@ def _evaluate(checkpoint, out_dir, *, split, alpha, classifier, device, limit, g
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            atomic.write(out / ".write-test", b"")
-            (out / ".write-test").unlink()
-        except (OSError, FaderkitError) as exc:
-            raise FaderkitError(f"cannot write the report to {out}: {getattr(exc, 'strerror', None) or exc}") from None
+            atomic.make_writable_folder(out)
+        except OSError as exc:
+            raise FaderkitError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     timings = {}
 
     t = time.perf_counter()

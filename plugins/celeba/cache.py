@@ -325,10 +325,7 @@ def build(image_dir: Path, files: Sequence[str], out: Path, shape: tuple, *, nat
 
 def _check_writable(d: Path) -> None:
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / f".write-test.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        atomic.make_writable_folder(d)
     except OSError as exc:
         raise FaderkitError(f"cannot write the image cache in {d}: {exc.strerror or exc}; pass cache_dir= elsewhere") from None
 
