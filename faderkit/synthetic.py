@@ -15,11 +15,23 @@ from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from .errors import FaderkitError
 
 #: Below this many items a process pool costs more than it saves.
 POOL_MIN = 400
 CHUNK = 100
+
+
+def check_count_and_seed(what: str, count, seed, minimum: int, why: str) -> tuple[int, int]:
+    """A generator's ``count`` (a whole number of at least ``minimum``, because ``why``) and ``seed``
+    (a whole number >= 0), as ints; else a one-line FaderkitError naming ``what``."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < minimum:
+        raise FaderkitError(f"{what} count must be an integer of at least {minimum} ({why}), not {count!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise FaderkitError(f"{what} seed must be a non-negative integer, not {seed!r}")
+    return int(count), int(seed)
 
 
 @contextmanager

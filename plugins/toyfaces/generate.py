@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from faderkit.errors import FaderkitError
-from faderkit.synthetic import atomic_folder, write_in_chunks
+from faderkit.synthetic import atomic_folder, check_count_and_seed, write_in_chunks
 
 from .render import ATTRIBUTES, HEIGHT, WIDTH, Identity, render, sample_attributes, sample_identity
 
@@ -66,12 +65,8 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
     byte-identical files.
     """
     out_dir = Path(out_dir)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 10:
-        raise FaderkitError(f"toyfaces count must be an integer of at least 10 (the 80/10/10 split needs one "
-                            f"valid and one test face), not {count!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise FaderkitError(f"toyfaces seed must be a non-negative integer, not {seed!r}")
-    count, seed = int(count), int(seed)
+    count, seed = check_count_and_seed("toyfaces", count, seed, 10,
+                                       "the 80/10/10 split needs one valid and one test face")
     with atomic_folder(out_dir, "toy faces") as tmp:
         images = tmp / "img_align_celeba"
         images.mkdir()

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from faderkit.errors import FaderkitError
-from faderkit.synthetic import atomic_folder, write_in_chunks
+from faderkit.synthetic import atomic_folder, check_count_and_seed, write_in_chunks
 
 from .render import COLORS, Identity, render, sample_identity
 
@@ -130,11 +129,7 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
     byte-identical files.
     """
     out_dir = Path(out_dir)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 3:
-        raise FaderkitError(f"toyflowers count must be an integer of at least 3 (one image per split), not {count!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise FaderkitError(f"toyflowers seed must be a non-negative integer, not {seed!r}")
-    count, seed = int(count), int(seed)
+    count, seed = check_count_and_seed("toyflowers", count, seed, 3, "one image per split")
     with atomic_folder(out_dir, "toy flowers") as tmp:
         (tmp / "jpg").mkdir()
         (tmp / "text_c10").mkdir()
