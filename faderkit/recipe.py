@@ -63,7 +63,15 @@ class TrainSection(Strict):
     beta1: float = Field(0.5, ge=0, lt=1)
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
+    adv_objective: Literal["paper", "confusion"] = Field(
+        "paper", description="the encoder's adversarial term: paper = the discriminator's cross-entropy against the "
+        "flipped attributes (Lample et al.; n-valued: a random other value); confusion = against the uniform "
+        "distribution (Tzeng et al. 2015), which an encoder cannot meet by encoding the attribute inverted")
     dis_steps: int = Field(1, ge=1, le=100, description="latent-discriminator updates per autoencoder update")
+    dis_lr: float | None = Field(None, gt=0, le=1, description="the latent discriminator's learning rate "
+                                 "[default: train.lr]")
+    dis_replay: int = Field(0, ge=0, le=1000, description="latents of this many recent iterations kept for the "
+                            "discriminator's updates after the first (no encoder pass); 0: each encodes a new batch")
     shared_batch: bool = Field(True, description="the first discriminator update reuses the autoencoder's batch and "
                                "encoder pass (paper's algorithm); false: its own batch (published code), slower")
     lambda_patch: float = Field(0.0, ge=0, description="weight of the patch discriminator's loss (needs model.patch_discriminator)")

@@ -2,7 +2,8 @@
 
 from faderkit import Entry, hookimpl
 
-from .networks import LatentDiscriminator, PaperClassifier, PaperDecoder, PaperEncoder, PatchDiscriminator
+from .networks import (LatentDiscriminator, MLPDiscriminator, PaperClassifier, PaperDecoder, PaperEncoder,
+                       PatchDiscriminator)
 
 
 @hookimpl
@@ -19,7 +20,10 @@ def faderkit_decoders():
 
 @hookimpl
 def faderkit_discriminators():
-    return [Entry("latent", LatentDiscriminator, "One conv layer + FC 512 + FC n on the latent, dropout 0.3")]
+    return [Entry("latent", LatentDiscriminator, "The paper's: one conv layer + FC 512 + FC n on the latent, dropout 0.3 "
+                  "(input_norm: standardise the latent first)"),
+            Entry("mlp", MLPDiscriminator, "The latent standardised per dimension, then an MLP (hid_dim, n_hidden, "
+                  "dropout): as strong a reader as eval's latent probe")]
 
 
 @hookimpl

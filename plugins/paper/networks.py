@@ -124,12 +124,24 @@ class PaperDecoder(Decoder):
         return x
 
 
+def _standardise(arch: ArchSpec, on: bool) -> nn.Module:
+    """Each latent dimension standardised by running statistics (a BatchNorm without a learned scale), so
+    that a dimension the encoder shrinks weighs as much as any other: what the latent probe of eval sees."""
+    if not isinstance(on, bool):
+        raise FaderkitError(f"input_norm must be true or false (got {on!r})")
+    c, h, w = arch.latent_shape
+    return nn.Sequential(nn.Flatten(), nn.BatchNorm1d(c * h * w, affine=False), nn.Unflatten(1, (c, h, w))) if on \
+        else nn.Identity()
+
+
 class LatentDiscriminator(Discriminator):
     """One C``conv_fm`` layer on the latent, then fully connected ``hid_dim`` and the code, dropout before each."""
 
-    def __init__(self, arch: ArchSpec, conv_fm: int = 512, hid_dim: int = 512, dropout: float = 0.3):
+    def __init__(self, arch: ArchSpec, conv_fm: int = 512, hid_dim: int = 512, dropout: float = 0.3,
+                 input_norm: bool = False):
         super().__init__()
         conv_fm, hid_dim, dropout = _whole("conv_fm", conv_fm), _whole("hid_dim", hid_dim), _dropout(dropout)
+        self.norm = _standardise(arch, input_norm)
         c, h, w = arch.latent_shape
         stride, kernel = (2, 4) if h >= 2 else (1, 3)
         self.conv = nn.Sequential(nn.Conv2d(c, conv_fm, kernel, stride, 1), nn.BatchNorm2d(conv_fm),
@@ -141,7 +153,26 @@ class LatentDiscriminator(Discriminator):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head(self.conv(z))
+        return self.head(self.conv(self.norm(z)))
+
+
+class MLPDiscriminator(Discriminator):
+    """The latent standardised per dimension, then ``n_hidden`` fully connected layers of ``hid_dim``
+    (LeakyReLU 0.2, dropout before each): a reader as strong as eval's latent probe."""
+
+    def __init__(self, arch: ArchSpec, hid_dim: int = 512, n_hidden: int = 2, dropout: float = 0.1,
+                 input_norm: bool = True):
+        super().__init__()
+        hid_dim, n_hidden, dropout = _whole("hid_dim", hid_dim), _whole("n_hidden", n_hidden, 1, 8), _dropout(dropout)
+        c, h, w = arch.latent_shape
+        layers, width = [_standardise(arch, input_norm), nn.Flatten()], c * h * w
+        for _ in range(n_hidden):
+            layers += [nn.Dropout(dropout), nn.Linear(width, hid_dim), nn.LeakyReLU(0.2, inplace=True)]
+            width = hid_dim
+        self.net = nn.Sequential(*layers, nn.Linear(width, arch.code_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
 
 
 class PaperClassifier(Classifier):

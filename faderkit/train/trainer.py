@@ -1,0 +1,301 @@
+"""The Fader Network's training run: set-up, the iteration, checkpoints, resume, and the loop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import checkpoint as ckpt
+from ..data import BatchStream, open_dataset, prepare_batch
+from ..device import pick_device
+from ..distributed import Dist
+from ..errors import FaderkitError, brief
+from ..interfaces import Attribute
+from ..model import FaderModel, build_patch_discriminator
+from ..recipe import Recipe, to_yaml
+from ..rundir import RunDir
+from ..samples import save_grid
+from .adversary import LatentAdversary
+from .classifier import load_classifier, train_classifier
+from .decoded import DecodedLosses
+from .progress import progress_bar
+from .validation import score, validate
+
+
+def lambda_at(step: int, recipe: Recipe) -> float:
+    """lambda_E at ``step``: raised linearly from 0 over ``train.lambda_warmup`` steps."""
+    t = recipe.train
+    return t.lambda_e * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
+
+
+def _adam(params, recipe: Recipe, lr: float | None = None) -> torch.optim.Adam:
+    t = recipe.train
+    impl = {"auto": {}, "foreach": {"foreach": True}, "fused": {"fused": True}, "single": {"foreach": False}}[t.optimizer_impl]
+    return torch.optim.Adam(params, lr=lr or t.lr, betas=(t.beta1, 0.999), **impl)
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, run_dir: str | Path, resume: bool = False, device: str | None = None,
+                 progress: bool = True, log=print):
+        self.recipe, self.resume, self.progress = recipe, resume, progress
+        self.run = RunDir(run_dir)
+        device = pick_device(device or recipe.train.device)
+        self.dist = Dist.from_env(device)
+        self.device = self.dist.device(device)
+        self.main = self.dist.is_main
+        self.log = log if self.main else (lambda m: None)
+
+    # -- set-up
+    def _setup(self) -> None:
+        r, t = self.recipe, self.recipe.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        if t.batch_size % self.dist.world:
+            raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
+        self.dataset = open_dataset(r)
+        self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
+        if not self.attrs:
+            raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
+        torch.manual_seed(t.seed)
+        self.model = FaderModel.build(r, self.attrs).to(self.device)  # before the splits: a bad architecture
+        # is reported before an image cache is built
+        self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
+        for split in (self.train_split, self.valid_split):
+            if len(split) == 0:
+                raise FaderkitError(f"the {split.name} split of {self.dataset.root} has no images; "
+                                    "training needs images in both train and valid")
+        skipped = {k: v for k, v in self.dataset.skipped.items() if v}
+        if skipped and self.main:
+            self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")
+            if not any("data_skipped" in rec for rec in self.run.read_metrics()):
+                self.run.log({"step": 0, "data_skipped": skipped})
+        if t.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        # the networks as the loop calls them: DDP-wrapped under torchrun, compiled on request
+        self.enc, self.dec, dis = (self._wrap(m) for m in (self.model.encoder, self.model.decoder,
+                                                             self.model.discriminator))
+        self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
+        self.opt_ae = _adam(self.ae_params, r)
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
+        self.adversary = LatentAdversary(self.model.discriminator, dis, self.attrs, t,
+                                         _adam(self.model.discriminator.parameters(), r, t.dis_lr), self.autocast)
+        self.patch = build_patch_discriminator(r, self.attrs)
+        patch_w = opt_patch = None
+        if self.patch is not None:
+            self.patch.to(self.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
+            patch_w, opt_patch = self._wrap(self.patch), _adam(self.patch.parameters(), r)
+        self.decoded = DecodedLosses(self.model, self.dec, self.attrs, t, self.autocast, self.patch, patch_w, opt_patch)
+        self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
+                                  rank=self.dist.rank, world=self.dist.world)
+        self.step, self.best = 0, None
+        n = min(8, len(self.valid_split))
+        self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
+        self.sample_y = self.valid_split.labels[:n].to(self.device)
+        self.classifier = None
+
+    def _wrap(self, module):
+        module = self.dist.wrap(module)
+        return torch.compile(module) if self.recipe.train.compile else module
+
+    def _optimizers(self):
+        yield from (("opt_ae", self.opt_ae), ("opt_dis", self.adversary.opt))
+        if self.patch is not None:
+            yield "opt_patch", self.decoded.opt_patch
+
+    # -- checkpoints
+    def _save(self, path: Path, with_optim: bool) -> None:
+        tensors = ckpt.prefixed("model", self.model.state_dict())
+        meta = {"kind": "fader", "recipe": self.recipe.model_dump(mode="json"),
+                "attributes": [a.to_json() for a in self.attrs], "step": self.step, "best": self.best,
+                "image_size": self.recipe.data.image_size, "preprocess": self.dataset.preprocess_spec(),
+                "has_classifier": self.classifier is not None}
+        if self.classifier is not None:
+            tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
+        if self.patch is not None:
+            tensors.update(ckpt.prefixed("patch", self.patch.state_dict()))
+        if with_optim:
+            for name, opt in self._optimizers():
+                t, rest = ckpt.flatten_optimizer(name, opt.state_dict())
+                tensors.update(t)
+                meta[name] = rest
+            tensors.update(ckpt.prefixed("adversary", self.adversary.state_tensors()))
+        ckpt.save(path, tensors, meta)
+
+    def _restore(self) -> None:
+        tensors, meta = ckpt.load(self.run.last)
+        step = meta.get("step")
+        if meta.get("kind") != "fader" or not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise FaderkitError(f"{self.run.last} is not a fader training checkpoint (kind {meta.get('kind')!r}, "
+                                f"step {step!r}); use a new --run-dir")
+        names = [a.get("name") if isinstance(a, dict) else a for a in meta.get("attributes") or []]
+        if names != [a.name for a in self.attrs]:
+            raise FaderkitError(f"{self.run.last} was trained on other attributes: {names}")
+        try:
+            self.model.load_state_dict(ckpt.unprefixed("model", tensors))
+            if self.patch is not None:
+                self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
+            for name, opt in self._optimizers():
+                opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
+            self.adversary.load_state(ckpt.unprefixed("adversary", tensors), self.device)
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
+                                "resume with the recipe it was trained with, or use a new --run-dir") from None
+        self.step, self.best = meta["step"], meta.get("best")
+        if self.main:
+            self.run.truncate_metrics(self.step)
+
+    def _check_compatible(self, meta: dict) -> None:
+        """Resuming needs the same model and data as the checkpoint; train settings may change."""
+        saved = meta.get("recipe") or {}
+        now = self.recipe.model_dump(mode="json")
+        for section, keys in (("data", ("name", "image_size", "attributes")), ("model", None)):
+            old, new = saved.get(section) or {}, now[section]
+            for key in keys or sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    raise FaderkitError(
+                        f"{self.run.last} was trained with {section}.{key} = {old.get(key)!r}, this recipe has "
+                        f"{new.get(key)!r}; resume with the run's own recipe ({self.run.recipe}) or use a new --run-dir")
+
+    # -- one iteration
+    def _batch(self, b: int, gen: torch.Generator):
+        images, labels = self.stream.batch(b)
+        x = prepare_batch(images, self.device, self.recipe.train.flip, gen, self.recipe.train.channels_last)
+        return x, labels
+
+    def _batches_per_step(self) -> int:
+        t = self.recipe.train
+        fresh_dis = 1 if t.dis_replay else t.dis_steps
+        return fresh_dis + (0 if t.shared_batch else 1)
+
+    def _iteration(self, gen: torch.Generator) -> dict:
+        t = self.recipe.train
+        lam = lambda_at(self.step, self.recipe)
+        first = self.step * self._batches_per_step()
+        offset = 0 if t.shared_batch else 1
+        x, labels = self._batch(first, gen)
+        y = labels.to(self.device)
+
+        def fresh(k: int):
+            xk, lk = self._batch(first + k + offset, gen)
+            with torch.no_grad(), self.autocast:
+                return self.enc(xk)[-1], lk.to(self.device)
+
+        with self.autocast:
+            feats = self.enc(x)  # shared by the discriminator step (detached) and the autoencoder step
+        loss_dis = self.adversary.update((feats[-1].detach(), y) if t.shared_batch else fresh(0), fresh, gen)
+
+        extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
+        with self.autocast:
+            recon = self.dec(feats, self.model.code(y))
+        loss_rec = F.mse_loss(recon.float(), x)
+        loss_adv = self.adversary.encoder_loss(feats[-1], labels, gen) if lam > 0 else torch.zeros((), device=self.device)
+        loss = loss_rec + lam * loss_adv + extra
+        finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
+        if not self.dist.all_ok(finite, self.device):
+            bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
+            self._stop(bad if not finite else "another process's loss")
+        self.opt_ae.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.ae_params, t.clip_grad)
+        self.opt_ae.step()
+        return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam,
+                **stats}
+
+    def _stop(self, what: str) -> None:
+        last = f"{self.run.last} (step {ckpt.read_meta(self.run.last)['step']})" if self.run.last.exists() else "none yet"
+        raise FaderkitError(f"{what} became nan at step {self.step}; training stopped. Last good checkpoint: {last}. "
+                            "Lower train.lr or train.lambda_e, or keep train.clip_grad on")
+
+    # -- the run
+    def run_training(self) -> Path:
+        r = self.recipe
+        error = None
+        if self.main:
+            try:
+                self.run.open(self.resume)
+            except FaderkitError as exc:
+                error = exc
+        if not self.dist.all_ok(error is None, torch.device("cpu") if self.device.type == "cpu" else self.device):
+            self.dist.close()
+            raise error or FaderkitError(f"the main process could not open {self.run.path}")
+        try:
+            self._setup()
+            from_checkpoint = self.resume and self.run.last.exists()
+            if from_checkpoint:
+                self._check_compatible(ckpt.read_meta(self.run.last))
+            if self.main and not from_checkpoint:
+                self.run.write_recipe(to_yaml(r))
+            if r.classifier.enabled:
+                self._classifier()
+            if from_checkpoint:
+                self._restore()
+                if self.main:  # only once the checkpoint is known to fit: a refused resume alters nothing
+                    self.run.write_recipe(to_yaml(r))
+                self.log(f"resuming {self.run.path} at step {self.step}")
+            elif self.resume:
+                self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")
+                if self.main:
+                    self.run.truncate_metrics(0)
+            self._loop()
+        except BaseException:
+            if self.main:
+                self.run.discard_if_unused()
+            raise
+        finally:
+            self.run.close()
+            self.dist.close()
+        return self.run.best if self.run.best.exists() else self.run.last
+
+    def _classifier(self) -> None:
+        r = self.recipe
+        if self.main and not self.run.classifier.exists():
+            _, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress)
+            self.log("classifier valid accuracy: " + ", ".join(f"{a.name} {v:.1%}" for a, v in zip(self.attrs, acc)))
+            self.run.log({"step": 0, "classifier_valid_accuracy": dict(zip([a.name for a in self.attrs], acc))})
+        self.dist.barrier()
+        self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
+        self.classifier.requires_grad_(False)
+        self.decoded.classifier = self.classifier
+
+    def _loop(self) -> None:
+        t = self.recipe.train
+        gen = torch.Generator()
+        self.model.train()
+        t0, seen, stats = time.perf_counter(), 0, {}
+        with progress_bar(self.progress and self.main) as bar:
+            task = bar.add_task("fader", total=t.steps, completed=self.step, stats="")
+            while self.step < t.steps:
+                # every random draw of a step (flips, flipped targets, dropout) depends on (seed, step)
+                # only, so a run resumed from any checkpoint continues exactly as if never stopped
+                gen.manual_seed(t.seed * 1_000_003 + self.step)
+                torch.manual_seed(t.seed * 1_000_003 + self.step + 1)
+                stats = self._iteration(gen)
+                self.step += 1
+                seen += t.batch_size * self._batches_per_step()  # images drawn, all processes
+                done = self.step == t.steps
+                if not self.main:
+                    continue
+                if self.step % t.log_every == 0 or done:
+                    ips = seen / (time.perf_counter() - t0)
+                    self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1)})
+                    bar.update(task, completed=self.step, stats=f"rec {stats['loss_rec']:.4f} dis {stats['loss_dis']:.3f} "
+                               f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s")
+                    t0, seen = time.perf_counter(), 0
+                if self.step % t.eval_every == 0 or done:
+                    ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)
+                    better = self.best is None or score(ev, t.select_by) > self.best
+                    if better:
+                        self.best = score(ev, t.select_by)
+                    self.run.log({"step": self.step, **ev, "best": better})
+                    if better:
+                        self._save(self.run.best, with_optim=False)
+                if self.step % t.sample_every == 0 or done:
+                    save_grid(self.model, self.sample_x, self.sample_y, self.run.samples / f"step_{self.step:06d}.png")
+                if self.step % t.checkpoint_every == 0 or done:
+                    self._save(self.run.last, with_optim=True)
+        self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
+                 f"best checkpoint {self.run.best}")
