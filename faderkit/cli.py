@@ -126,24 +126,30 @@ def _parse_settings(pairs) -> dict[str, str]:
                    "Categorical attributes take a value name. Unset attributes keep the image's own values.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the edited image (.png or .jpg).")
-@click.option("--compare", is_flag=True, help="Write the prepared input and the edit side by side.")
+@click.option("--mode", type=click.Choice(["residual", "decoded"]), default="residual", show_default=True,
+              help="residual: the input at its own size plus the change the model makes (what the edit leaves "
+                   "alone keeps its detail); decoded: the model's own S x S image (the paper's output).")
+@click.option("--compare", is_flag=True, help="Write the input and the edit side by side.")
 @click.option("--sweep", metavar="ATTR=START:STOP:COUNT",
-              help="Write one row instead: original, reconstruction, then ATTR slid over COUNT values from START "
-                   "to STOP, e.g. --sweep Smiling=-0.5:1.5:9 (--set values hold for the whole row).")
+              help="Write one row instead, at the model's size: original, reconstruction, then ATTR slid over COUNT "
+                   "values from START to STOP, e.g. --sweep Smiling=-0.5:1.5:9 (--set values hold for the whole row).")
 @click.option("--labels/--no-labels", default=True, show_default=True, help="Title the columns of a --sweep row.")
 @click.option("--overwrite-input", is_flag=True, help="Allow -o to be the input image itself.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_input, device):
+def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, overwrite_input, device):
     """Edit IMAGE by setting attribute sliders, e.g. --set Smiling=0.8 --set Male=0.
 
-    The image is cropped and resized the way the model's training data was. `faderkit plugins`
-    and the checkpoint's recipe tell which attributes a model has.
+    The model sees the image cropped and resized the way its training data was; in the default
+    residual mode the output keeps the input's size, and only what the model changes is added.
+    `faderkit plugins` and the checkpoint's recipe tell which attributes a model has.
     """
+    import numpy as np
     import torch
+    from PIL import Image
 
     from .editor import Editor
     from .grids import check_sweepable, parse_sweep, tile, value_label
-    from .imageio import save_image
+    from .imageio import save_image, to_tensor
 
     parsed = _parse_settings(settings)
     swept = parse_sweep(sweep) if sweep is not None else None
@@ -154,15 +160,21 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
     editor = Editor.load(checkpoint, device=device)
     if swept:
         check_sweepable(editor.attributes, swept[0])
-    x = editor.prepare(image)
-    out = editor.edit_tensor(x, parsed)[0]
+    photo = editor.open(image)
+    x = editor.prepare(photo)
     if swept:
         name, values = swept
-        row = torch.cat([x[:, None], out[None, None], editor.sweep(x, name, values, parsed)], 1)
+        recon = editor.edit_tensor(x, {}, "decoded")  # what the model makes of the image as it is
+        row = torch.cat([x[:, None], recon[:, None], editor.sweep(x, name, values, parsed, mode)], 1)
         titles = ["orig", "recon"] + [value_label(v) for v in values] if labels else None
         out = tile(row, titles)
-    elif compare:
-        out = torch.cat([x[0], torch.full((3, x.shape[2], 2), 255, dtype=torch.uint8), out], 2)
+    else:
+        edit = editor.edit(photo, mode, **parsed)
+        before = photo if mode == "residual" else Image.fromarray(x[0].permute(1, 2, 0).numpy())
+        out = to_tensor(np.asarray(edit))[0]
+        if compare:
+            gap = torch.full((3, out.shape[1], 2), 255, dtype=torch.uint8)
+            out = torch.cat([to_tensor(np.asarray(before))[0], gap, out], 2)
     save_image(out, output)
     click.echo(str(output))
 
@@ -230,8 +242,10 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
           device, threads, quiet):
     """Measure a trained CHECKPOINT: reconstruction, swap accuracy, preservation, latent probe, ground truth.
 
-    Writes report.json, report.md, samples.png and one sweep_<attribute>.png per attribute, and
-    prints the path of report.md.
+    Every edit is measured in both output modes (residual, the default of edit, and decoded).
+    Writes report.json, report.md, samples.png and one sweep_<attribute>.png per binary attribute
+    in the residual mode (the same with _decoded for the decoder's own images), and prints the path
+    of report.md.
     """
     from .evaluate import evaluate
     from .grids import parse_range
@@ -243,9 +257,11 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
                       limit=limit, gt_images=gt_images, sweep_attributes=attributes or None, sweep_values=values,
                       data_root=data_root, threads=threads, progress=not quiet, log=log)
     if not quiet:
-        rc, sw, pr = report["reconstruction"], report["swap_accuracy"], report["preservation"]
-        click.echo(f"PSNR {rc['psnr']:.2f} dB, SSIM {rc['ssim']:.3f}; swap accuracy {sw['mean']:.1%}; "
-                   f"preservation {'n/a' if pr['mean'] is None else format(pr['mean'], '.1%')}", err=True)
+        rc = report["reconstruction"]
+        pct = lambda v: "n/a" if v is None else format(v, ".1%")  # noqa: E731
+        modes = "; ".join(f"{m}: swap accuracy {pct(report['swap_accuracy'][m]['mean'])}, preservation "
+                          f"{pct(report['preservation'][m]['mean'])}" for m in report["output_modes"]["modes"])
+        click.echo(f"PSNR {rc['psnr']:.2f} dB, SSIM {rc['ssim']:.3f}; {modes}", err=True)
     click.echo(str(out_dir / "report.md"))
 
 

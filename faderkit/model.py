@@ -24,6 +24,28 @@ def _create(kind: str, component: Component, arch: ArchSpec, expected: type):
     return module
 
 
+#: How an edit is shown. ``residual``: the input plus the change the decoder makes, D(z, y') - D(z, y),
+#: so what the edit leaves alone keeps the input's own detail; ``decoded``: the decoder's image D(z, y')
+#: itself (the paper's output). The first is the default (it measures better: see docs/quality.md).
+OUTPUT_MODES = ("residual", "decoded")
+DEFAULT_MODE = OUTPUT_MODES[0]
+
+
+def check_mode(mode: str | None) -> str:
+    if mode is None:
+        return DEFAULT_MODE
+    if mode not in OUTPUT_MODES:
+        raise FaderkitError(f"unknown output mode '{mode}'; choose one of: {', '.join(OUTPUT_MODES)}")
+    return mode
+
+
+def edited(x: torch.Tensor, recon: torch.Tensor, decoded: torch.Tensor, mode: str) -> torch.Tensor:
+    """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``)."""
+    if mode == "decoded":
+        return decoded
+    return (x + (decoded - recon)).clamp(-1, 1)
+
+
 def arch_spec(recipe: Recipe, attributes: Sequence[Attribute]) -> ArchSpec:
     m = recipe.model
     return ArchSpec(recipe.data.image_size, tuple(attributes), m.n_layers, m.init_fm, m.max_fm)

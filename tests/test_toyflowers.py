@@ -183,8 +183,8 @@ def test_categorical_colour_edit_end_to_end(flowers, tmp_path):
     result = CliRunner().invoke(cli, ["edit", str(image), "-c", str(best), "--set", "color=yellow", "--compare",
                                       "-o", str(out)])
     assert result.exit_code == 0, result.output
-    with Image.open(out) as im:
-        assert im.size == (32 + 2 + 32, 32)
+    with Image.open(image) as src, Image.open(out) as im:  # input | edit, at the input's own size
+        assert im.size == (2 * src.width + 2, src.height)
     # another value changes the decoded image: the colour code reaches the decoder
     x = model.prepare(image)
     yellow, blue = model.edit_tensor(x, {"color": "yellow"}), model.edit_tensor(x, {"color": "blue"})
