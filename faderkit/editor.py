@@ -125,8 +125,7 @@ class Editor:
         """
         mode = check_mode(mode)
         photo = self.open(image)
-        x = to_tensor(crop_resize(photo, self.image_size, self.preprocess.get("native_size"),
-                                  self.preprocess.get("crop_box")))
+        x = self.prepare(photo)
         if mode == "decoded":
             out = self.edit_tensor(x, settings, mode)[0]
             return Image.fromarray(out.permute(1, 2, 0).numpy())
