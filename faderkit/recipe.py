@@ -51,7 +51,9 @@ class ModelSection(Strict):
     max_fm: int = Field(512, ge=1, description="cap on feature maps (paper: 512)")
     encoder: Component = Component(name="paper")
     decoder: Component = Component(name="paper")
-    discriminator: Component = Component(name="latent")
+    discriminator: Component = Field(
+        Component(name="mlp"), description="latent discriminator (paper: latent; default: mlp, which standardises z "
+        "per dimension and hides the attributes far better, see docs/quality.md)")
     patch_discriminator: Component | None = Field(
         None, description="optional image discriminator on decoded images (published code); weight train.lambda_patch")
 
@@ -64,14 +66,15 @@ class TrainSection(Strict):
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
     adv_objective: Literal["paper", "confusion"] = Field(
-        "paper", description="the encoder's adversarial term: paper = the discriminator's cross-entropy against the "
+        "confusion", description="the encoder's adversarial term: paper = the discriminator's cross-entropy against the "
         "flipped attributes (Lample et al.; n-valued: a random other value); confusion = against the uniform "
         "distribution (Tzeng et al. 2015), which an encoder cannot meet by encoding the attribute inverted")
-    dis_steps: int = Field(1, ge=1, le=100, description="latent-discriminator updates per autoencoder update")
+    dis_steps: int = Field(5, ge=1, le=100, description="latent-discriminator updates per autoencoder update "
+                           "(paper: 1)")
     dis_lr: float | None = Field(None, gt=0, le=1, description="the latent discriminator's learning rate "
                                  "[default: train.lr]")
-    dis_replay: int = Field(0, ge=0, le=1000, description="latents of this many recent iterations kept for the "
-                            "discriminator's updates after the first (no encoder pass); 0: each encodes a new batch")
+    dis_replay: int = Field(8, ge=0, le=1000, description="latents of this many recent iterations kept for the "
+                            "discriminator's updates after the first (no encoder pass); 0: each encodes a new batch (paper)")
     shared_batch: bool = Field(True, description="the first discriminator update reuses the autoencoder's batch and "
                                "encoder pass (paper's algorithm); false: its own batch (published code), slower")
     lambda_patch: float = Field(0.0, ge=0, description="weight of the patch discriminator's loss (needs model.patch_discriminator)")
