@@ -25,15 +25,14 @@ from .errors import FaderkitError, brief
 from .interfaces import Attribute, AttributeDataset
 from .model import FaderModel, build_classifier, build_patch_discriminator
 from .plugins import registries
-from .recipe import Recipe, to_yaml
+from .recipe import Recipe, as_resolved, to_yaml
 from .rundir import RunDir
 from .samples import save_grid
 
 
 def open_dataset(recipe: Recipe) -> AttributeDataset:
     d = recipe.data
-    entry = registries().datasets.get(d.name)
-    return entry.factory(d.root, image_size=d.image_size, attributes=d.attributes, **d.params)
+    return registries().datasets.create(d.name, d.root, image_size=d.image_size, attributes=d.attributes, params=d.params)
 
 
 def lambda_at(step: int, recipe: Recipe) -> float:
@@ -399,10 +398,10 @@ class Trainer:
 
     def _check_compatible(self, meta: dict) -> None:
         """Resuming needs the same model and data as the checkpoint; train settings may change."""
-        saved = meta.get("recipe") or {}
+        saved = as_resolved(meta.get("recipe"))  # an older checkpoint's params lack their defaults
         now = self.recipe.model_dump(mode="json")
         for section, keys in (("data", ("name", "image_size", "attributes")), ("model", None)):
-            old, new = saved.get(section) or {}, now[section]
+            old, new = _dotted(saved.get(section) or {}), _dotted(now[section])  # model.decoder.params.n_skip
             for key in keys or sorted(set(old) | set(new)):
                 if old.get(key) != new.get(key):
                     raise FaderkitError(
@@ -455,6 +454,17 @@ class Trainer:
                     self._save(self.run.last, with_optim=True)
         self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
                  f"best checkpoint {self.run.best}")
+
+
+def _dotted(section: dict, prefix: str = "") -> dict:
+    """A nested section as one level of dotted keys, so a difference is named where it is."""
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict) and value:
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def train(recipe: Recipe, run_dir, resume=False, device=None, progress=True, log=print) -> Path:
