@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import FaderkitError
+from .params import problems, resolve_components
 
 
 class Strict(BaseModel):
@@ -138,16 +139,19 @@ class Recipe(Strict):
         return self
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        parts.append(f"{loc}: {msg}" if loc else msg)
+#: Where a recipe names a registered component: (the section holding its ``name`` and ``params``, its kind).
+COMPONENTS = (
+    ("data", "dataset"),
+    ("model.encoder", "encoder"),
+    ("model.decoder", "decoder"),
+    ("model.discriminator", "discriminator"),
+    ("model.patch_discriminator", "image_discriminator"),
+    ("classifier", "classifier"),
+)
+
+
+def _format_error(found: list[tuple[tuple, str]], source: str) -> str:
+    parts = [f"{'.'.join(str(p) for p in loc)}: {msg}" if loc else msg for loc, msg in found]
     return f"invalid recipe {source}: " + "; ".join(parts)
 
 
@@ -211,11 +215,30 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
-def validate(raw: dict, source: str = "") -> Recipe:
+def validate(raw: dict, source: str = "", stored: bool = False) -> Recipe:
+    """A recipe from its raw mapping, with every component's params checked and their defaults filled in.
+
+    ``stored``: the recipe embedded in a checkpoint, resolved as far as the installed plugins allow
+    (see :func:`faderkit.params.resolve_components`), so a checkpoint still loads without the
+    plugin of a dataset it does not need.
+    """
     try:
-        return Recipe.model_validate(raw)
+        recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise FaderkitError(_format_error(exc, source)) from None
+        raise FaderkitError(_format_error(problems(exc), source)) from None
+    found = resolve_components(recipe, COMPONENTS, stored=stored)
+    if found:
+        raise FaderkitError(_format_error(found, source))
+    return recipe
+
+
+def as_resolved(raw) -> dict:
+    """A stored recipe (a checkpoint's) as it resolves today, params with their defaults, for comparing
+    with a current recipe; as stored when it no longer validates at all."""
+    try:
+        return validate(raw, stored=True).model_dump(mode="json")
+    except FaderkitError:
+        return raw if isinstance(raw, dict) else {}
 
 
 def _with_defaults(raw: dict) -> dict:
