@@ -70,7 +70,7 @@ def test_extra_updates_replay_recent_latents_and_never_encode():
 
 def test_without_a_replay_buffer_extra_updates_encode_new_batches():
     net = nn.Linear(4, 5)
-    adv = adversary(net, dis_steps=3)
+    adv = adversary(net, dis_steps=3, dis_replay=0)
     asked = []
 
     def fresh(k):
