@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 import faderkit
 from faderkit import Entry, FaderkitError, Params, checkpoint, hookimpl
 from faderkit.cli import cli
-from faderkit.evaluate import _cache_matches
+from faderkit.evaluate.judge import _cache_matches
 from faderkit.params import BadParams, check
 from faderkit.plugins import KINDS, collect, make_plugin_manager, register, registries, unregister
 from faderkit.recipe import validate
@@ -63,7 +63,7 @@ def test_the_factory_takes_every_declared_param_with_the_same_default(item):
 def test_a_recipe_resolves_every_component_with_its_defaults(toy_root):
     r = validate(tiny_recipe(toy_root))
     assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 0}
-    assert r.model.discriminator.params == {"conv_fm": 32, "hid_dim": 32, "dropout": 0.3}  # the recipe's, + default
+    assert r.model.discriminator.params == {"conv_fm": 32, "hid_dim": 32, "dropout": 0.3, "input_norm": False}  # the recipe's, + default
     assert r.data.params == {"cache_dir": None, "unreadable": "stop", "count": 60, "seed": 0}
     assert r.classifier.params["dropout"] == 0.3 and r.model.patch_discriminator is None
     again = validate(r.model_dump(mode="json"))
@@ -238,5 +238,5 @@ def test_plugins_params_without_a_name_lists_every_component():
 def test_plugins_params_of_an_unknown_name_is_one_error_line():
     result = CliRunner().invoke(cli, ["plugins", "--params", "papr"])
     assert result.exit_code == 2
-    assert result.output.strip() == ("Error: no component named 'papr'; registered: celeba, latent, oxford102, "
+    assert result.output.strip() == ("Error: no component named 'papr'; registered: celeba, latent, mlp, oxford102, "
                                      "paper, patch, toyfaces, toyflowers")
