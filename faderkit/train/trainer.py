@@ -56,6 +56,7 @@ class Trainer:
         if t.batch_size % self.dist.world:
             raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
         self.dataset = open_dataset(r)
+        self.log(f"data: {self.dataset!r}")
         self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
         if not self.attrs:
             raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
