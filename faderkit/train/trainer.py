@@ -56,7 +56,6 @@ class Trainer:
         if t.batch_size % self.dist.world:
             raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
         self.dataset = open_dataset(r)
-        self.log(f"data: {self.dataset!r}")
         self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
         if not self.attrs:
             raise FaderkitError("the dataset has no attributes to edit; set data.attributes")
@@ -218,12 +217,15 @@ class Trainer:
                 self._check_compatible(ckpt.read_meta(self.run.last))
             if self.main and not from_checkpoint:
                 self.run.write_recipe(to_yaml(r))
+            if not from_checkpoint:  # said once the data and the run are known to be usable
+                self.log(f"data: {self.dataset!r}")
             if r.classifier.enabled:
                 self._classifier()
             if from_checkpoint:
                 self._restore()
                 if self.main:  # only once the checkpoint is known to fit: a refused resume alters nothing
                     self.run.write_recipe(to_yaml(r))
+                self.log(f"data: {self.dataset!r}")
                 self.log(f"resuming {self.run.path} at step {self.step}")
             elif self.resume:
                 self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")

@@ -104,4 +104,5 @@ class CelebA(AttributeDataset):
     def __repr__(self) -> str:
         marks = self.layout.landmarks.name if self.layout.landmarks else PUBLISHED
         return (f"CelebA({str(self.layout.folder)!r}, {self.layout.name} layout, image_size={self.image_size}, "
-                f"{len(self.files)} images, {len(self.attributes)} attributes, landmarks: {marks})")
+                f"{len(self.files)} images, {len(self.attributes)} attribute{'s' * (len(self.attributes) != 1)}, "
+                f"landmarks: {marks})")
