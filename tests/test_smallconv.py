@@ -17,7 +17,8 @@ def _grads(module, x):
 
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("side,bias,channels_last", [(2, True, False), (4, False, False), (4, True, True), (1, True, False)])
-def test_matches_torch_forward_and_backward(transposed, side, bias, channels_last):
+def test_matches_torch_forward_and_backward(transposed, side, bias, channels_last, monkeypatch):
+    monkeypatch.setattr(smallconv, "GEMM_MAX_SIDE", 4)
     torch.manual_seed(0)
     cls, ref_cls = (SmallConvTranspose2d, nn.ConvTranspose2d) if transposed else (SmallConv2d, nn.Conv2d)
     small, ref = cls(6, 5, 4, 2, 1, bias=bias), ref_cls(6, 5, 4, 2, 1, bias=bias)
@@ -33,6 +34,7 @@ def test_matches_torch_forward_and_backward(transposed, side, bias, channels_las
 
 
 def test_uses_matmul_only_for_tiny_outputs(monkeypatch):
+    monkeypatch.setattr(smallconv, "GEMM_MAX_SIDE", 4)
     calls = []
     real = torch.nn.functional.unfold
     monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or real(*a, **k))
