@@ -66,6 +66,7 @@ class Row:
         self.name, self.label, self.step_fn, self.threads, self.smallconv = name, label, step, threads, smallconv
         self.windows: list[float] = []
         self.flops = None
+        self.images_per_iter = 64  # the published loop draws a batch of 32 for each of its two steps
 
     @contextlib.contextmanager
     def settings(self, default_threads):
@@ -105,7 +106,21 @@ def faderkit_row(name, recipe_dict, label, smallconv, threads, tmp):
         trainer._iteration(gen)
         trainer.step += 1
 
-    return Row(name, label, step, threads, smallconv)
+    row = Row(name, label, step, threads, smallconv)
+    row.images_per_iter = common.images_per_iteration(recipe)
+    return row
+
+
+def measure(root, size: int, train: dict, args, device: str = "cpu") -> dict:
+    """One faderkit row timed alone (data_pipeline.py uses it): images drawn/s and iterations/s."""
+    from faderkit.recipe import validate
+
+    with tempfile.TemporaryDirectory(prefix="faderkit-bench-") as tmp:
+        row = faderkit_row("default", paper_dict(root, size, args, **train), "", False, None, tmp)
+        t = common.time_iterations(lambda: row.run(1, args.threads), args.warmup, args.windows, args.window_iters,
+                                   getattr(args, "window_seconds", 3.0) or 3.0)
+    ipi = common.images_per_iteration(validate(paper_dict(root, size, args, **train)))
+    return {"images_per_iter": ipi, "images_per_s": ipi / t["s_per_iter"], "ae_updates_per_s": 1 / t["s_per_iter"], **t}
 
 
 def paper_dict(root, size, args, **train):
@@ -236,7 +251,8 @@ def main(argv=None) -> int:
             for r in rows:
                 s = statistics.median(r.windows)
                 gf = r.flops / s / 1e9
-                res = {"size": size, "row": r.name, "label": r.label, "s_per_iter": s, "iters_per_s": 1 / s,
+                res = {"size": size, "row": r.name, "variant": r.name, "label": r.label, "s_per_iter": s,
+                       "iters_per_s": 1 / s, "images_per_s": r.images_per_iter / s,
                        "best_window_s": min(r.windows), "windows_s": r.windows, "gflop_per_iter": r.flops / 1e9,
                        "gflops": gf, "share_of_peak": gf / peak["peak_gflops"] if peak["peak_gflops"] else None,
                        "x_published": (base1_s if r.threads == 1 and base1_s else base_s) / s
