@@ -9,10 +9,11 @@ batch 32, 3 binary attributes, toy faces):
   published-code  the published modules and their own step (--reference DIR: a checkout of its src/;
                   loaded with run-time shims, see published_ref.py); without it, issue 13's figures
                   (measured the same way on this machine) are the baseline, labelled so
-  before          faderkit as of e5da8c6: torch's default Adam (per-tensor on CPU)
-  default         faderkit now: fused Adam
-  lever rows      default with one thing changed: smallconv (matmul for the convolutions with a tiny output,
-                  faderkit/smallconv.py, off by default), foreach-adam, channels-last,
+  before          faderkit as of e5da8c6: torch's default Adam (per-tensor on CPU), oneDNN as torch calls it
+  default         faderkit now: fused Adam; faderkit/cpuconv.py picks per layer shape matmul (tiny outputs),
+                  channels_last (large images, few channels) or NCHW
+  lever rows      default with one thing changed: no-cpuconv, matmul-only, layout-only, torch-adam,
+                  foreach-adam, channels-last (whole model),
                   compile (inductor), threads-1, published-schedule (shared_batch=false: its own batch
                   and encoder pass for the discriminator step, as the published code does)
   quickstart      --quickstart: issue 10's quickstart recipe (64 px, 5 layers, 32..256 maps, mlp
@@ -43,17 +44,20 @@ import published_ref
 #: issue 13's same-run figures (2 CPU cores, published code timed with its own modules): s per iteration
 ISSUE13_PUBLISHED_S = {64: 0.580, 256: 4.639}
 OLD = {"optimizer_impl": "torch"}
-ROWS = {  # name: (what it is, train overrides, smallconv on, threads override)
-    "before": ("faderkit e5da8c6: torch's default Adam", OLD, False, None),
-    "default": ("faderkit now: fused Adam", {}, False, None),
-    "smallconv": ("default + smallconv (matmul for tiny convs)", {}, True, None),
-    "foreach-adam": ("default, foreach Adam", {"optimizer_impl": "foreach"}, False, None),
-    "channels-last": ("default + channels_last", {"channels_last": True}, False, None),
-    "compile": ("default + torch.compile (inductor)", {"compile": True}, False, None),
-    "threads-1": ("default on 1 thread", {}, False, 1),
-    "published-schedule": ("default, shared_batch=false", {"shared_batch": False}, False, None),
+ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), threads override)
+    "before": ("faderkit e5da8c6: torch's default Adam, oneDNN as torch calls it", OLD, (False, False), None),
+    "default": ("faderkit now: fused Adam, cpuconv (matmul + layout per layer)", {}, (True, True), None),
+    "no-cpuconv": ("default without cpuconv", {}, (False, False), None),
+    "matmul-only": ("default, cpuconv's matmul path only", {}, (True, False), None),
+    "layout-only": ("default, cpuconv's per-layer layout only", {}, (False, True), None),
+    "torch-adam": ("default with torch's default Adam", OLD, (True, True), None),
+    "foreach-adam": ("default with foreach Adam", {"optimizer_impl": "foreach"}, (True, True), None),
+    "channels-last": ("default + channels_last for the whole model", {"channels_last": True}, (True, True), None),
+    "compile": ("default + torch.compile (inductor)", {"compile": True}, (True, True), None),
+    "threads-1": ("default on 1 thread", {}, (True, True), 1),
+    "published-schedule": ("default, shared_batch=false", {"shared_batch": False}, (True, True), None),
 }
-DEFAULT_ROWS = ["before", "default", "smallconv", "channels-last", "threads-1"]
+DEFAULT_ROWS = ["before", "default", "no-cpuconv", "matmul-only", "layout-only", "torch-adam", "channels-last"]
 #: issue 10's quickstart (model and train sections over recipes/quickstart.yaml)
 QUICKSTART = {"model": {"n_layers": 5, "init_fm": 32, "max_fm": 256,
                         "discriminator": {"name": "mlp", "params": {"hid_dim": 512, "dropout": 0.1}}},
@@ -62,8 +66,8 @@ QUICKSTART = {"model": {"n_layers": 5, "init_fm": 32, "max_fm": 256,
 
 
 class Row:
-    def __init__(self, name, label, step, threads=None, smallconv=True):
-        self.name, self.label, self.step_fn, self.threads, self.smallconv = name, label, step, threads, smallconv
+    def __init__(self, name, label, step, threads=None, cpuconv=(True, True)):
+        self.name, self.label, self.step_fn, self.threads, self.cpuconv = name, label, step, threads, cpuconv
         self.windows: list[float] = []
         self.flops = None
         self.images_per_iter = 64  # the published loop draws a batch of 32 for each of its two steps
@@ -72,15 +76,15 @@ class Row:
     def settings(self, default_threads):
         import torch
 
-        from faderkit import smallconv
+        from faderkit import cpuconv
 
-        side = smallconv.GEMM_MAX_SIDE
-        smallconv.GEMM_MAX_SIDE = 4 if self.smallconv else 0
+        saved = cpuconv.MATMUL, cpuconv.LAYOUT
+        cpuconv.MATMUL, cpuconv.LAYOUT = self.cpuconv
         torch.set_num_threads(self.threads or default_threads)
         try:
             yield
         finally:
-            smallconv.GEMM_MAX_SIDE = side
+            cpuconv.MATMUL, cpuconv.LAYOUT = saved
             torch.set_num_threads(default_threads)
 
     def run(self, n, threads):
@@ -89,7 +93,7 @@ class Row:
                 self.step_fn()
 
 
-def faderkit_row(name, recipe_dict, label, smallconv, threads, tmp):
+def faderkit_row(name, recipe_dict, label, cpuconv, threads, tmp):
     import torch
 
     from faderkit.recipe import validate
@@ -106,7 +110,7 @@ def faderkit_row(name, recipe_dict, label, smallconv, threads, tmp):
         trainer._iteration(gen)
         trainer.step += 1
 
-    row = Row(name, label, step, threads, smallconv)
+    row = Row(name, label, step, threads, cpuconv)
     row.images_per_iter = common.images_per_iteration(recipe)
     return row
 
@@ -116,7 +120,7 @@ def measure(root, size: int, train: dict, args, device: str = "cpu") -> dict:
     from faderkit.recipe import validate
 
     with tempfile.TemporaryDirectory(prefix="faderkit-bench-") as tmp:
-        row = faderkit_row("default", paper_dict(root, size, args, **train), "", False, None, tmp)
+        row = faderkit_row("default", paper_dict(root, size, args, **train), "", (True, True), None, tmp)
         t = common.time_iterations(lambda: row.run(1, args.threads), args.warmup, args.windows, args.window_iters,
                                    getattr(args, "window_seconds", 3.0) or 3.0)
     ipi = common.images_per_iteration(validate(paper_dict(root, size, args, **train)))
@@ -156,8 +160,9 @@ def build_rows(size, names, args, root, tmp, mods):
     if args.quickstart and size == 64:
         qs = quickstart_dict(root)
         qs_before = {**qs, "train": {**qs["train"], **OLD}}
-        rows.append(faderkit_row("quickstart-before", qs_before, "issue 10 quickstart, e5da8c6 settings", False, None, tmp))
-        rows.append(faderkit_row("quickstart", qs, "issue 10 quickstart, now", False, None, tmp))
+        rows.append(faderkit_row("quickstart-before", qs_before, "issue 10 quickstart, e5da8c6 settings", (False, False),
+                                 None, tmp))
+        rows.append(faderkit_row("quickstart", qs, "issue 10 quickstart, now", (True, True), None, tmp))
     return rows
 
 

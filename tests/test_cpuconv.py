@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from faderkit import smallconv
-from faderkit.smallconv import SmallConv2d, SmallConvTranspose2d
+from faderkit import cpuconv
+from faderkit.cpuconv import CPUConv2d, CPUConvTranspose2d
 
 
 def _grads(module, x):
@@ -18,9 +18,10 @@ def _grads(module, x):
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("side,bias,channels_last", [(2, True, False), (4, False, False), (4, True, True), (1, True, False)])
 def test_matches_torch_forward_and_backward(transposed, side, bias, channels_last, monkeypatch):
-    monkeypatch.setattr(smallconv, "GEMM_MAX_SIDE", 4)
+    monkeypatch.setattr(cpuconv, "MATMUL", True)
+    monkeypatch.setattr(cpuconv, "LAYOUT", True)
     torch.manual_seed(0)
-    cls, ref_cls = (SmallConvTranspose2d, nn.ConvTranspose2d) if transposed else (SmallConv2d, nn.Conv2d)
+    cls, ref_cls = (CPUConvTranspose2d, nn.ConvTranspose2d) if transposed else (CPUConv2d, nn.Conv2d)
     small, ref = cls(6, 5, 4, 2, 1, bias=bias), ref_cls(6, 5, 4, 2, 1, bias=bias)
     ref.load_state_dict(small.state_dict())  # the same parameters, the same state_dict keys
     in_side = side if transposed else side * 2
@@ -33,16 +34,23 @@ def test_matches_torch_forward_and_backward(transposed, side, bias, channels_las
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_uses_matmul_only_for_tiny_outputs(monkeypatch):
-    monkeypatch.setattr(smallconv, "GEMM_MAX_SIDE", 4)
+def test_each_shape_takes_its_path(monkeypatch):
+    monkeypatch.setattr(cpuconv, "MATMUL", True)
+    monkeypatch.setattr(cpuconv, "LAYOUT", True)
     calls = []
     real = torch.nn.functional.unfold
     monkeypatch.setattr(torch.nn.functional, "unfold", lambda *a, **k: calls.append(1) or real(*a, **k))
-    conv = SmallConv2d(3, 4, 4, 2, 1)
-    conv(torch.randn(1, 3, 8, 8))  # 4x4 output: matmul
+    conv = CPUConv2d(3, 4, 4, 2, 1)
+    conv(torch.randn(1, 3, 4, 4))  # 2x2 output: matmul
     assert calls == [1]
-    conv(torch.randn(1, 3, 16, 16))  # 8x8 output: torch's kernel
-    assert calls == [1]
-    monkeypatch.setattr(smallconv, "GEMM_MAX_SIDE", 0)  # switched off (the benchmark's lever row)
-    conv(torch.randn(1, 3, 8, 8))
-    assert calls == [1]
+    wide = CPUConv2d(512, 8, 4, 2, 1)
+    wide(torch.randn(1, 512, 8, 8))  # 4x4 output of 512 maps: matmul
+    assert calls == [1, 1]
+    narrow = CPUConv2d(128, 8, 4, 2, 1)
+    assert narrow(torch.randn(1, 128, 8, 8)).is_contiguous()  # 4x4 output of 128 maps: oneDNN, NCHW
+    assert calls == [1, 1]
+    big = conv(torch.randn(1, 3, 32, 32))  # few channels, large image: oneDNN in channels_last
+    assert calls == [1, 1] and big.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(cpuconv, "MATMUL", False)  # switched off (the benchmark's lever rows)
+    monkeypatch.setattr(cpuconv, "LAYOUT", False)
+    assert conv(torch.randn(1, 3, 32, 32)).is_contiguous() and calls == [1, 1]
