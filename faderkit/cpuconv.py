@@ -59,9 +59,12 @@ class CPUConv2d(nn.Conv2d):
         ho, wo = (x.shape[2] + 2 * p[0] - k) // s[0] + 1, (x.shape[3] + 2 * p[1] - k) // s[1] + 1
         path = _path(self, x, ho * wo)
         if path == "matmul":
-            cols = F.unfold(x, self.kernel_size, padding=p, stride=s).transpose(1, 2)  # (B, ho*wo, C*k*k)
-            y = F.linear(cols, self.weight.flatten(1), self.bias)  # one (B*ho*wo, C*k*k) x (C*k*k, O) product
-            return y.transpose(1, 2).reshape(x.shape[0], self.out_channels, ho, wo)
+            # one (B*ho*wo, C*k*k) x (C*k*k, O) product (2-d operands: a 3-d one can make torch broadcast the
+            # weight over the batch and sum its gradient back, hundreds of MB at these sizes)
+            cols = F.unfold(x, self.kernel_size, padding=p, stride=s).transpose(1, 2)
+            cols = cols.reshape(-1, self.weight[0].numel())
+            y = F.linear(cols, self.weight.flatten(1), self.bias)
+            return y.view(x.shape[0], ho, wo, self.out_channels).permute(0, 3, 1, 2)  # NHWC strides, no copy
         if path != "torch":
             x = x.contiguous(memory_format=torch.channels_last if path == "nhwc" else torch.contiguous_format)
         return super().forward(x)
@@ -75,8 +78,9 @@ class CPUConvTranspose2d(nn.ConvTranspose2d):
             k, s, p = self.kernel_size[0], self.stride, self.padding
             ho, wo = (x.shape[2] - 1) * s[0] - 2 * p[0] + k, (x.shape[3] - 1) * s[1] - 2 * p[1] + k
             # one (B*h*w, C) x (C, O*k*k) product, then the overlapping k x k patches summed into place
-            cols = torch.matmul(x.flatten(2).transpose(1, 2), self.weight.flatten(1)).transpose(1, 2)
-            y = F.fold(cols, (ho, wo), self.kernel_size, padding=p, stride=s)
+            rows = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])  # (B*h*w, C)
+            cols = torch.mm(rows, self.weight.flatten(1)).view(x.shape[0], -1, self.weight[0].numel())
+            y = F.fold(cols.transpose(1, 2), (ho, wo), self.kernel_size, padding=p, stride=s)
             return y if self.bias is None else y + self.bias[:, None, None]
         if path != "torch":
             x = x.contiguous(memory_format=torch.channels_last if path == "nhwc" else torch.contiguous_format)

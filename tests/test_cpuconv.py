@@ -16,7 +16,8 @@ def _grads(module, x):
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("side,bias,channels_last", [(2, True, False), (4, False, False), (4, True, True), (1, True, False)])
+@pytest.mark.parametrize("side,bias,channels_last",
+                         [(2, True, False), (4, False, False), (4, True, True), (1, True, False)])
 def test_matches_torch_forward_and_backward(transposed, side, bias, channels_last, monkeypatch):
     monkeypatch.setattr(cpuconv, "MATMUL", True)
     monkeypatch.setattr(cpuconv, "LAYOUT", True)
