@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from . import checkpoint as ckpt
-from .codes import apply_settings, labels_to_code, logits_to_labels
+from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
 from .device import pick_device
 from .errors import FaderkitError, brief
 from .imageio import crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
@@ -72,6 +72,24 @@ class Editor:
             raise FaderkitError("this checkpoint has no attribute classifier; set every attribute: "
                                 + ", ".join(a.name for a in self.attributes))
         return logits_to_labels(self.classifier(x), self.attributes)
+
+    @torch.no_grad()
+    def soft_values(self, images: torch.Tensor) -> list[dict[str, float | str]]:
+        """What the classifier sees in uint8 images (B, 3, S, S), as slider settings, one dict per image:
+        a binary attribute's probability of being present (a value in [0, 1]), an n-valued one's most
+        likely value. The starting point of the faders of ``faderkit serve``."""
+        if self.classifier is None:
+            self.infer(images)  # the one-line error naming the attributes to set
+        code = logits_to_code(self.classifier(to_unit(images.to(self.device))), self.attributes).cpu()
+        out = []
+        for row in code:
+            values, start = {}, 0
+            for a in self.attributes:
+                block = row[start:start + a.size]
+                values[a.name] = float(block[1]) if a.binary else a.values[int(block.argmax())]
+                start += a.size
+            out.append(values)
+        return out
 
     def _base_code(self, x: torch.Tensor, settings: Mapping) -> torch.Tensor:
         names = {a.name for a in self.attributes}
