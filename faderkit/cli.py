@@ -168,6 +168,42 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
 
 
 @cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default serves this machine only; 0.0.0.0 opens it to your network.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port; the URL is printed).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--fader-range", default="-1:2", show_default=True, metavar="MIN:MAX",
+              help="The faders' span: 0 absent, 1 present, beyond extrapolates.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="The dataset whose test images the page offers [default: the root in the checkpoint's recipe].")
+@click.option("--no-test-images", is_flag=True, help="Offer no test images from the dataset.")
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(0.01, 1024),
+              help="Largest upload accepted, in MB.")
+@click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.001, 1000),
+              help="Largest image accepted, in millions of pixels (decompression bombs are refused from the header).")
+def serve(checkpoint, host, port, device, fader_range, data_root, no_test_images, max_upload_mb, max_megapixels):
+    """Open the mixing console for CHECKPOINT: a local web page with one fader per attribute.
+
+    Drop in an image (or pick one of the dataset's test images); the faders start where the model's
+    classifier places the image, and the edit follows them live. Nothing is written to disk but what
+    you download. Needs the serve extra: pip install 'faderkit[serve]'.
+
+    \b
+      faderkit serve runs/quickstart/best.safetensors          # then open http://127.0.0.1:8000/
+    """
+    from .serve import serve as run_server
+    from .serve.console import parse_range
+
+    span = parse_range(fader_range)
+    run_server(checkpoint, host, port, device=device, data_root=data_root, test_images=not no_test_images,
+               fader_range=span, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
+               log=lambda m: click.echo(m, err=True),
+               ready=lambda url: click.echo(f"faderkit console: {url}  (Ctrl-C to stop)"))
+
+
+@cli.command()
 def plugins():
     """List the installed plugins and what each one registers."""
     from rich.console import Console
