@@ -36,7 +36,7 @@ STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/c
 #: The page loads nothing from elsewhere, runs no inline script and cannot be framed.
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-                                 b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                                 b"script-src 'self'; connect-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
                                  b"form-action 'none'"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
