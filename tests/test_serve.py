@@ -267,14 +267,8 @@ def test_no_test_images_when_turned_off(client):
 # ---------------------------------------------------------------- n-valued attributes
 
 @pytest.fixture(scope="module")
-def flower_editor(tmp_path_factory):
-    from conftest import generated, tiny_recipe
-    from faderkit.train import train
-
-    root = generated(tmp_path_factory, "toyflowers", 40)
-    raw = tiny_recipe(root)
-    raw["data"] = {"name": "toyflowers", "root": str(root), "image_size": 32, "params": {"color_mode": "categorical"}}
-    best = train(validate(raw), tmp_path_factory.mktemp("flower-run"), progress=False, log=lambda m: None)
+def flower_editor(flower_run):
+    best, root = flower_run
     return faderkit.load(best), root
 
 
