@@ -93,7 +93,7 @@ class Editor:
 
     def _base_code(self, x: torch.Tensor, settings: Mapping) -> torch.Tensor:
         names = {a.name for a in self.attributes}
-        if self.classifier is None and set(settings) >= names:
+        if set(settings) >= names:  # every block is set: no need to ask the classifier
             code = torch.zeros(x.shape[0], sum(a.size for a in self.attributes), device=self.device)
         else:
             code = labels_to_code(self.infer(x), self.attributes)
