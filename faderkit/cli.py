@@ -174,6 +174,9 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port; the URL is printed).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads for torch [default: torch's choice]; on a machine busy with other work, 1 is "
+                   "often faster.")
 @click.option("--fader-range", default="-1:2", show_default=True, metavar="MIN:MAX",
               help="The faders' span: 0 absent, 1 present, beyond extrapolates.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
@@ -183,7 +186,8 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
               help="Largest upload accepted, in MB.")
 @click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.001, 1000),
               help="Largest image accepted, in millions of pixels (decompression bombs are refused from the header).")
-def serve(checkpoint, host, port, device, fader_range, data_root, no_test_images, max_upload_mb, max_megapixels):
+def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_test_images, max_upload_mb,
+          max_megapixels):
     """Open the mixing console for CHECKPOINT: a local web page with one fader per attribute.
 
     Drop in an image (or pick one of the dataset's test images); the faders start where the model's
@@ -197,7 +201,7 @@ def serve(checkpoint, host, port, device, fader_range, data_root, no_test_images
     from .serve.console import parse_range
 
     span = parse_range(fader_range)
-    run_server(checkpoint, host, port, device=device, data_root=data_root, test_images=not no_test_images,
+    run_server(checkpoint, host, port, device=device, threads=threads, data_root=data_root, test_images=not no_test_images,
                fader_range=span, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
                log=lambda m: click.echo(m, err=True),
                ready=lambda url: click.echo(f"faderkit console: {url}  (Ctrl-C to stop)"))

@@ -297,6 +297,18 @@ def test_soft_values_are_the_classifiers_probabilities(editor, toy_root):
     assert soft[0]["Eyeglasses"] == pytest.approx(logits[0, 2:].softmax(0)[1].item())
 
 
+def test_an_edit_setting_every_attribute_needs_no_classifier(editor, toy_root, monkeypatch):
+    x = editor.prepare(toy_root / FACE)
+    label = editor.infer(faderkit.imageio.to_unit(x))[0, 1].item()
+    partly = editor.edit_tensor(x, {"Smiling": 0.8})  # Eyeglasses from the classifier's label
+
+    def refuse(*args):
+        raise AssertionError("the classifier ran")
+
+    monkeypatch.setattr(editor.classifier, "forward", refuse)
+    assert torch.equal(editor.edit_tensor(x, {"Smiling": 0.8, "Eyeglasses": float(label)}), partly)
+
+
 def test_fader_range_must_hold_absent_and_present():
     assert parse_range("-1:2") == (-1.0, 2.0) and parse_range("0:1") == (0.0, 1.0)
     for bad in ("0.5:2", "-1:0.8", "2", "a:b", "-11:2", "-1:12"):

@@ -66,17 +66,22 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}/"
 
 
-def console_for(checkpoint: str | Path, *, device: str = "cpu", data_root=None, test_images: bool = True,
+def console_for(checkpoint: str | Path, *, device: str = "cpu", threads: int | None = None, data_root=None,
+                test_images: bool = True,
                 fader_range=(-1.0, 2.0), max_upload_mb: float = 20, max_megapixels: float = 25,
                 max_images: int = 32, log=print):
     """A :class:`.console.Console` for ``checkpoint``: the Editor loaded, the dataset's test images
-    opening in the background (unless ``test_images`` is false)."""
+    ready to open in the background (unless ``test_images`` is false); ``threads``: torch's CPU threads."""
     from ..editor import Editor
     from ..recipe import validate
     from .console import Console
     from .testimages import TestImages
 
     checkpoint = Path(checkpoint)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     editor = Editor.load(checkpoint, device=device)
     if data_root is not None and not Path(data_root).expanduser().is_dir():
         raise FaderkitError(f"--data-root {data_root} is not a folder; give the dataset's root")

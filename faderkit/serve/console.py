@@ -161,6 +161,3 @@ class Console:
         settings, extra = self.check(values, options)
         with self._model_lock:
             return self.editor.edit_tensor(held.x, settings, **extra)[0]
-
-    def edit_png(self, image_id: str, values: Any, options: Any = None) -> bytes:
-        return png_bytes(self.edit(image_id, values, options))
