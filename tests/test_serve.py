@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import re
 import struct
 import zlib
 from contextlib import contextmanager
@@ -158,6 +159,7 @@ def test_an_edit_is_the_librarys_edit_pixel_for_pixel(client, editor, toy_root):
         values = {**held["values"], "Smiling": smiling}
         r = client.post("/api/edit", json={"image": held["id"], "values": values})
         assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
+        assert re.fullmatch(r"queue;dur=[\d.]+, model;dur=[\d.]+, png;dur=[\d.]+", r.headers["server-timing"])
         outs[smiling] = png_of(r.content)
         assert np.array_equal(outs[smiling], np.asarray(editor.edit(face, **values)))
     assert not np.array_equal(outs[0.0], outs[2.0])  # the fader does something

@@ -75,6 +75,7 @@ class Console:
         # One model call at a time: each already uses every core, and queued calls would only slow
         # each other down.
         self._model_lock = threading.Lock()
+        self._decode_slots = threading.BoundedSemaphore(2)
 
     # -- what the page needs to draw itself
     def describe(self) -> dict:
@@ -97,11 +98,16 @@ class Console:
         return {a.name: 0.0 if a.binary else a.values[0] for a in self.editor.attributes}
 
     # -- taking images in
-    def add_upload(self, data: bytes, name: str = "the file") -> dict:
+    def read_upload(self, data: bytes, name: str = "the file") -> torch.Tensor:
+        """Upload bytes -> the prepared uint8 (1, 3, S, S); UploadError says what is wrong. At most two
+        decode at once, so that many large uploads together cannot exhaust memory."""
         if len(data) > self.max_upload_bytes:
             raise too_large(len(data), self.max_upload_bytes)
-        image = read_image(data, self.max_pixels, name)
-        return self.add(self.editor.prepare(image), name)
+        with self._decode_slots:
+            return self.editor.prepare(read_image(data, self.max_pixels, name))
+
+    def add_upload(self, data: bytes, name: str = "the file") -> dict:
+        return self.add(self.read_upload(data, name), name)
 
     def add_test_image(self, index: int) -> dict:
         if self.test_images is None:
