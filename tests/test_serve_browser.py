@@ -220,6 +220,26 @@ def test_a_bad_upload_shows_its_message_and_the_page_keeps_working(page, toy_roo
     sync_api.expect(page.locator("#error")).to_be_empty()  # the message is cleared
 
 
+DROP_OR_PASTE = """async ([how, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'dropped.jpg', {type: 'image/jpeg'}));
+    const event = how === 'drop' ? new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true})
+                                 : new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true});
+    (how === 'drop' ? document.getElementById('drop') : document.body).dispatchEvent(event);
+}"""
+
+
+def test_an_image_can_be_dropped_or_pasted(page, trained_run, toy_root):
+    editor = faderkit.load(trained_run / "best.safetensors")
+    for how, face in (("drop", toy_root / FACE), ("paste", toy_root / "img_align_celeba/000054.jpg")):
+        page.evaluate(DROP_OR_PASTE, [how, base64.b64encode(face.read_bytes()).decode()])
+        page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Opened dropped.jpg')")
+        values, shown = settled_preview(page)
+        assert np.array_equal(shown, np.asarray(editor.edit(face, **values))), how
+        page.evaluate("() => { document.getElementById('status').textContent = ''; }")
+
+
 def test_keyboard_and_screen_reader_labels(page, toy_root):
     # before an image is open, the faders are there but disabled
     assert page.get_by_role("slider", name="Smiling").is_disabled()
