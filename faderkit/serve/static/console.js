@@ -424,6 +424,10 @@ async function main() {
     (m.has_classifier ? "" : " · no classifier: faders start at 0");
   $("limits").textContent = `up to ${(m.limits.max_upload_bytes / 2 ** 20).toFixed(0)} MB and ` +
     `${(m.limits.max_pixels / 1e6).toFixed(0)} megapixels; PNG, JPEG, WebP, GIF, BMP or TIFF`;
+  if (!m.attributes.some((a) => a.binary)) {
+    $("fader-help").textContent = "Pick a value; “classifier sees” names the one the model's classifier finds in " +
+      "this image, and Reset goes back to it. Arrow keys move through the values.";
+  }
   buildFaders(m);
   $("reset-all").addEventListener("click", () => {
     for (const attr of m.attributes) setValue(attr.name, roundValue(state.inferred[attr.name]), false);
