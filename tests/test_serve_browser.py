@@ -293,3 +293,34 @@ def test_an_n_valued_attribute_is_a_choice_of_values(browser, flower_run, tmp_pa
     finally:
         context.close()
         s.stop()
+
+
+def test_edit_options_the_editor_offers_are_choices_sent_with_every_edit(browser, trained_run, toy_root, monkeypatch):
+    """How an output mode or face alignment will reach the page: one EDIT_OPTIONS entry, passed to edit_tensor."""
+    from faderkit.serve import Running
+    from faderkit.serve import console as console_module
+
+    editor = faderkit.load(trained_run / "best.safetensors")
+    seen = []
+    real = editor.edit_tensor
+
+    def edit_tensor(images, settings, output="decoded"):  # an editor with an option, as issue 10 plans one
+        seen.append(output)
+        return real(images, settings)
+
+    monkeypatch.setattr(editor, "edit_tensor", edit_tensor)
+    monkeypatch.setitem(console_module.EDIT_OPTIONS, "output", ("Output", ("decoded", "residual")))
+    context = browser.new_context()
+    with Running(console_module.Console(editor), log=lambda m: None) as running:
+        page = context.new_page()
+        page.goto(running.url)
+        page.wait_for_selector("body[data-ready=true]")
+        page.set_input_files("#file", str(toy_root / FACE))
+        settled_preview(page)
+        group = page.get_by_role("group", name="Output")
+        assert group.get_by_role("radio", name="decoded").is_checked() and seen[-1] == "decoded"
+        group.get_by_role("radio", name="residual").check()
+        page.wait_for_function("() => document.getElementById('edit').dataset.serial === '2'")
+        settled_preview(page)
+        assert seen[-1] == "residual"
+    context.close()
