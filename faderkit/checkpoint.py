@@ -90,8 +90,12 @@ def load(path: str | Path, tensors: bool = True) -> tuple[dict[str, torch.Tensor
             out = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         with open(path, "rb") as fh:
-            head = fh.read(2)
-        kind = "a pickle (faderkit never unpickles files)" if head[:1] == b"\x80" or head == b"PK" else "damaged or truncated"
+            head = fh.read(9)
+        # safetensors: an 8-byte header length, then the JSON header; a pickle: 0x80 and its protocol
+        # (2 to 5); torch.save: a zip file. The header length's first byte may be 0x80 too.
+        pickle = head[8:9] != b"{" and (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+                                        or head[:2] == b"PK")
+        kind = "a pickle (faderkit never unpickles files)" if pickle else "damaged or truncated"
         raise FaderkitError(f"{path} is not a readable faderkit checkpoint: {kind} ({brief(exc, 120)})") from None
     if raw is None:
         raise FaderkitError(f"{path} is a safetensors file but not a faderkit checkpoint (no faderkit metadata)")

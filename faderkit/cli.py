@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .errors import FaderkitError
+from .plugins import KINDS
 
 
 class InternalError(click.ClickException):
@@ -126,24 +127,30 @@ def _parse_settings(pairs) -> dict[str, str]:
                    "Categorical attributes take a value name. Unset attributes keep the image's own values.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the edited image (.png or .jpg).")
-@click.option("--compare", is_flag=True, help="Write the prepared input and the edit side by side.")
+@click.option("--mode", type=click.Choice(["residual", "decoded"]), default="residual", show_default=True,
+              help="residual: the input at its own size plus the change the model makes (what the edit leaves "
+                   "alone keeps its detail); decoded: the model's own S x S image (the paper's output).")
+@click.option("--compare", is_flag=True, help="Write the input and the edit side by side.")
 @click.option("--sweep", metavar="ATTR=START:STOP:COUNT",
-              help="Write one row instead: original, reconstruction, then ATTR slid over COUNT values from START "
-                   "to STOP, e.g. --sweep Smiling=-0.5:1.5:9 (--set values hold for the whole row).")
+              help="Write one row instead, at the model's size: original, reconstruction, then ATTR slid over COUNT "
+                   "values from START to STOP, e.g. --sweep Smiling=-0.5:1.5:9 (--set values hold for the whole row).")
 @click.option("--labels/--no-labels", default=True, show_default=True, help="Title the columns of a --sweep row.")
 @click.option("--overwrite-input", is_flag=True, help="Allow -o to be the input image itself.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_input, device):
+def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, overwrite_input, device):
     """Edit IMAGE by setting attribute sliders, e.g. --set Smiling=0.8 --set Male=0.
 
-    The image is cropped and resized the way the model's training data was. `faderkit plugins`
-    and the checkpoint's recipe tell which attributes a model has.
+    The model sees the image cropped and resized the way its training data was; in the default
+    residual mode the output keeps the input's size, and only what the model changes is added.
+    `faderkit plugins` and the checkpoint's recipe tell which attributes a model has.
     """
+    import numpy as np
     import torch
+    from PIL import Image
 
     from .editor import Editor
     from .grids import check_sweepable, parse_sweep, tile, value_label
-    from .imageio import save_image
+    from .imageio import save_image, to_tensor
 
     parsed = _parse_settings(settings)
     swept = parse_sweep(sweep) if sweep is not None else None
@@ -154,15 +161,21 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
     editor = Editor.load(checkpoint, device=device)
     if swept:
         check_sweepable(editor.attributes, swept[0])
-    x = editor.prepare(image)
-    out = editor.edit_tensor(x, parsed)[0]
+    photo = editor.open(image)
+    x = editor.prepare(photo)
     if swept:
         name, values = swept
-        row = torch.cat([x[:, None], out[None, None], editor.sweep(x, name, values, parsed)], 1)
+        recon = editor.edit_tensor(x, {}, "decoded")  # what the model makes of the image as it is
+        row = torch.cat([x[:, None], recon[:, None], editor.sweep(x, name, values, parsed, mode)], 1)
         titles = ["orig", "recon"] + [value_label(v) for v in values] if labels else None
         out = tile(row, titles)
-    elif compare:
-        out = torch.cat([x[0], torch.full((3, x.shape[2], 2), 255, dtype=torch.uint8), out], 2)
+    else:
+        edit = editor.edit(photo, mode, **parsed)
+        before = photo if mode == "residual" else Image.fromarray(x[0].permute(1, 2, 0).numpy())
+        out = to_tensor(np.asarray(edit))[0]
+        if compare:
+            gap = torch.full((3, out.shape[1], 2), 255, dtype=torch.uint8)
+            out = torch.cat([to_tensor(np.asarray(before))[0], gap, out], 2)
     save_image(out, output)
     click.echo(str(output))
 
@@ -186,13 +199,17 @@ def edit(image, checkpoint, settings, output, compare, sweep, labels, overwrite_
               help="Largest upload accepted, in MB.")
 @click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.001, 1000),
               help="Largest image accepted, in millions of pixels (decompression bombs are refused from the header).")
+@click.option("--max-side", default=1024, show_default=True, type=click.IntRange(64, 8192),
+              help="A larger photo is held downscaled so that its longer side is this many pixels, keeping the "
+                   "residual preview (the whole photo) live; for a full-size edit use faderkit edit.")
 def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_test_images, max_upload_mb,
-          max_megapixels):
+          max_megapixels, max_side):
     """Open the mixing console for CHECKPOINT: a local web page with one fader per attribute.
 
     Drop in an image (or pick one of the dataset's test images); the faders start where the model's
-    classifier places the image, and the edit follows them live. Nothing is written to disk but what
-    you download. Needs the serve extra: pip install 'faderkit[serve]'.
+    classifier places the image, and the edit follows them live, in either output mode of faderkit
+    edit (residual: the whole photo, changed where the model sees it; decoded: the model's own
+    square). Nothing is written to disk but what you download. Needs the serve extra: pip install 'faderkit[serve]'.
 
     \b
       faderkit serve runs/quickstart/best.safetensors          # then open http://127.0.0.1:8000/
@@ -203,28 +220,71 @@ def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_te
     span = parse_range(fader_range)
     run_server(checkpoint, host, port, device=device, threads=threads, data_root=data_root, test_images=not no_test_images,
                fader_range=span, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
-               log=lambda m: click.echo(m, err=True),
+               max_side=max_side, log=lambda m: click.echo(m, err=True),
                ready=lambda url: click.echo(f"faderkit console: {url}  (Ctrl-C to stop)"))
 
 
 @cli.command()
-def plugins():
-    """List the installed plugins and what each one registers."""
+@click.option("--params", "params_of", metavar="[NAME]", is_flag=False, flag_value="*",
+              help="List the params (type, default, description) of every component, or of those named NAME "
+                   "(a shell pattern, e.g. paper or toy*).")
+@click.option("--kind", type=click.Choice(list(KINDS)), help="Only components of this kind (with --params).")
+def plugins(params_of, kind):
+    """List the installed plugins and what each one registers.
+
+    \b
+    faderkit plugins                          # every component, by plugin
+    faderkit plugins --params                 # and the params each one takes
+    faderkit plugins --params paper --kind decoder
+    """
     from rich.console import Console
     from rich.table import Table
 
     from .plugins import registries
 
     regs = registries()
-    table = Table(title="faderkit plugins")
+    if params_of is not None:
+        return _list_params(regs, params_of, kind)
+    table = Table(title="faderkit plugins", caption="`faderkit plugins --params [NAME]`: the params each one takes")
     for col in ("plugin", "kind", "name", "what it is"):
         table.add_column(col)
     for plugin, items in sorted(regs.plugins.items()):
         if not items:
             table.add_row(plugin, "-", "-", "(registers nothing)")
-        for kind, name in items:
-            table.add_row(plugin, kind, name, regs[kind].get(name).summary)
+        for item_kind, name in items:
+            if kind in (None, item_kind):
+                table.add_row(plugin, item_kind, name, regs[item_kind].get(name).summary)
     Console().print(table)
+
+
+def _list_params(regs, pattern: str, kind: str | None) -> None:
+    """One table per component matching ``pattern``: its params with type, default and description."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .params import describe
+
+    console = Console()
+    kinds = [kind] if kind else list(KINDS)
+    found = [(k, regs[k].get(n)) for k in kinds for n in regs[k].list(pattern)]
+    if not found:
+        names = sorted({n for k in kinds for n in regs[k].list()})
+        raise FaderkitError(f"no {kind or 'component'} named '{pattern}'; registered: {', '.join(names) or 'none'}")
+    for item_kind, entry in found:
+        title = Text.assemble(f"{item_kind} ", (entry.name, "bold"), f" (plugin {entry.plugin}): {entry.summary}")
+        if entry.params is None:
+            console.print(title)
+            console.print("  declares no params model: its params go to its factory as written", highlight=False)
+            continue
+        table = Table(title=title, title_justify="left")
+        for col in ("param", "type", "default", "description"):
+            table.add_column(col, overflow="fold")
+        for row in describe(entry.params):
+            table.add_row(*map(Text, row))
+        if not entry.params.model_fields:
+            table.add_row("-", "-", "-", "(takes no params)")
+        console.print(table)
 
 
 @cli.command()
@@ -270,8 +330,10 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
           device, threads, quiet):
     """Measure a trained CHECKPOINT: reconstruction, swap accuracy, preservation, latent probe, ground truth.
 
-    Writes report.json, report.md, samples.png and one sweep_<attribute>.png per attribute, and
-    prints the path of report.md.
+    Every edit is measured in both output modes (residual, the default of edit, and decoded).
+    Writes report.json, report.md, samples.png and one sweep_<attribute>.png per binary attribute
+    in the residual mode (the same with _decoded for the decoder's own images), and prints the path
+    of report.md.
     """
     from .evaluate import evaluate
     from .grids import parse_range
@@ -283,9 +345,11 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
                       limit=limit, gt_images=gt_images, sweep_attributes=attributes or None, sweep_values=values,
                       data_root=data_root, threads=threads, progress=not quiet, log=log)
     if not quiet:
-        rc, sw, pr = report["reconstruction"], report["swap_accuracy"], report["preservation"]
-        click.echo(f"PSNR {rc['psnr']:.2f} dB, SSIM {rc['ssim']:.3f}; swap accuracy {sw['mean']:.1%}; "
-                   f"preservation {'n/a' if pr['mean'] is None else format(pr['mean'], '.1%')}", err=True)
+        rc = report["reconstruction"]
+        pct = lambda v: "n/a" if v is None else format(v, ".1%")  # noqa: E731
+        modes = "; ".join(f"{m}: swap accuracy {pct(report['swap_accuracy'][m]['mean'])}, preservation "
+                          f"{pct(report['preservation'][m]['mean'])}" for m in report["output_modes"]["modes"])
+        click.echo(f"PSNR {rc['psnr']:.2f} dB, SSIM {rc['ssim']:.3f}; {modes}", err=True)
     click.echo(str(out_dir / "report.md"))
 
 

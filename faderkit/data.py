@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .interfaces import Split
 from .imageio import to_unit
+from .interfaces import AttributeDataset, Split
+from .plugins import registries
+
+
+def open_dataset(recipe) -> AttributeDataset:
+    """The dataset a recipe names, built through the registry with its root, size, attributes and params."""
+    d = recipe.data
+    return registries().datasets.create(d.name, d.root, image_size=d.image_size, attributes=d.attributes,
+                                        params=d.params)
 
 
 class BatchStream:

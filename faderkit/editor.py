@@ -11,11 +11,12 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
+from .compose import paste_change
 from .device import pick_device
 from .errors import FaderkitError, brief
-from .imageio import crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
+from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
-from .model import FaderModel, build_classifier
+from .model import FaderModel, build_classifier, check_mode, edited
 from .recipe import validate
 
 
@@ -47,22 +48,29 @@ class Editor:
         return cls(model.to(device), classifier, meta, device)
 
     # -- inputs
-    def prepare(self, image: str | Path | Image.Image | np.ndarray) -> torch.Tensor:
-        """Any image (path, PIL or HWC uint8 array) -> uint8 (1, 3, S, S), cropped like the training data."""
+    def open(self, image: str | Path | Image.Image | np.ndarray) -> Image.Image:
+        """Any image (path, PIL or HWC uint8 array) -> RGB as displayed (see :func:`faderkit.imageio.normalise`)."""
         if isinstance(image, (str, Path)):
-            image = open_image(image)
-        elif isinstance(image, np.ndarray):
+            return open_image(image)
+        if isinstance(image, np.ndarray):
             if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
                 raise FaderkitError(f"expected a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4); got {image.dtype} "
                                     f"{image.shape}")
             if min(image.shape[:2]) < 1:
                 raise FaderkitError(f"the array has no pixels: shape {image.shape}")
-            image = normalise(Image.fromarray(image))
-        elif isinstance(image, Image.Image):
-            image = normalise(image)
-        else:
-            raise FaderkitError(f"expected an image path, a PIL image or a uint8 array; got {type(image).__name__}")
-        arr = crop_resize(image, self.image_size, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
+            return normalise(Image.fromarray(image))
+        if isinstance(image, Image.Image):
+            return normalise(image)
+        raise FaderkitError(f"expected an image path, a PIL image or a uint8 array; got {type(image).__name__}")
+
+    def crop_box(self, photo: Image.Image) -> tuple[int, int, int, int]:
+        """Where in ``photo`` the model's square comes from (the training data's crop, or the central square)."""
+        return crop_box_for(photo.width, photo.height, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
+
+    def prepare(self, image: str | Path | Image.Image | np.ndarray) -> torch.Tensor:
+        """Any image -> uint8 (1, 3, S, S), cropped and resized like the training data."""
+        photo = self.open(image)
+        arr = crop_resize(photo, self.image_size, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
         return to_tensor(arr)
 
     @torch.no_grad()
@@ -91,37 +99,68 @@ class Editor:
             out.append(values)
         return out
 
-    def _base_code(self, x: torch.Tensor, settings: Mapping) -> torch.Tensor:
+    def _base_code(self, x: torch.Tensor, settings: Mapping, own: bool = True) -> torch.Tensor:
+        """The code of the image as it is: its inferred labels (or zeros when every attribute is set
+        and either there is no classifier or ``own`` is false: the image's own code is not needed)."""
         names = {a.name for a in self.attributes}
-        if set(settings) >= names:  # every block is set: no need to ask the classifier
-            code = torch.zeros(x.shape[0], sum(a.size for a in self.attributes), device=self.device)
-        else:
-            code = labels_to_code(self.infer(x), self.attributes)
-        return apply_settings(code, self.attributes, settings)
+        if set(settings) >= names and (self.classifier is None or not own):
+            return torch.zeros(x.shape[0], sum(a.size for a in self.attributes), device=self.device)
+        return labels_to_code(self.infer(x), self.attributes)
 
     # -- editing
     @torch.no_grad()
-    def edit_tensor(self, images: torch.Tensor, settings: Mapping[str, str | float]) -> torch.Tensor:
-        """uint8 (B, 3, S, S) -> edited uint8 (B, 3, S, S); unset attributes keep their inferred values."""
-        x = to_unit(images.to(self.device))
-        code = self._base_code(x, settings)
-        return to_uint8(self.model.reconstruct(x, code)).cpu()
+    def _decode(self, x: torch.Tensor, settings: Mapping, values=None, attribute: str | None = None,
+                own: bool = True):
+        """(D(z, y), [D(z, y') for each value]) for float images x; y: the image's own code.
+        ``own=False``: D(z, y) is not needed (a decoded edit) and comes back as None."""
+        feats = self.model.encoder(x)
+        base = self._base_code(x, settings, own)
+        target = apply_settings(base, self.attributes, settings)
+        recon = self.model.decoder(feats, base) if own else None
+        if attribute is None:
+            return recon, [self.model.decoder(feats, target)]
+        return recon, [self.model.decoder(feats, apply_settings(target, self.attributes, {attribute: v}))
+                       for v in values]
 
-    def edit(self, image, **settings: str | float) -> Image.Image:
-        """Edit one image: ``edit("face.jpg", Smiling=0.8, Male=0)``; returns a PIL image."""
-        out = self.edit_tensor(self.prepare(image), settings)[0]
-        return Image.fromarray(out.permute(1, 2, 0).numpy())
+    @torch.no_grad()
+    def edit_tensor(self, images: torch.Tensor, settings: Mapping[str, str | float], mode: str | None = None
+                    ) -> torch.Tensor:
+        """uint8 (B, 3, S, S) -> edited uint8 (B, 3, S, S) in output ``mode`` (default: residual);
+        unset attributes keep their inferred values."""
+        mode = check_mode(mode)
+        x = to_unit(images.to(self.device))
+        recon, (out,) = self._decode(x, settings, own=mode != "decoded")
+        return to_uint8(edited(x, recon, out, mode)).cpu()
+
+    @torch.no_grad()
+    def change(self, images: torch.Tensor, settings: Mapping[str, str | float]) -> torch.Tensor:
+        """float (B, 3, S, S): what the edit changes, D(z, y') - D(z, y), in the model's [-1, 1] units."""
+        recon, (out,) = self._decode(to_unit(images.to(self.device)), settings)
+        return (out - recon).cpu()
+
+    def edit(self, image, mode: str | None = None, **settings: str | float) -> Image.Image:
+        """Edit one image: ``edit("face.jpg", Smiling=0.8, Male=0)``; returns a PIL image.
+
+        ``mode="residual"`` (default): the whole input at its own size, the model's change added
+        over the region it saw; ``mode="decoded"``: the decoder's S x S image (the paper's output).
+        """
+        mode = check_mode(mode)
+        photo = self.open(image)
+        x = self.prepare(photo)
+        if mode == "decoded":
+            out = self.edit_tensor(x, settings, mode)[0]
+            return Image.fromarray(out.permute(1, 2, 0).numpy())
+        return Image.fromarray(paste_change(np.asarray(photo), self.change(x, settings)[0], self.crop_box(photo)))
 
     @torch.no_grad()
     def sweep(self, images: torch.Tensor, attribute: str, values: Sequence[float],
-              settings: Mapping[str, str | float] | None = None) -> torch.Tensor:
+              settings: Mapping[str, str | float] | None = None, mode: str | None = None) -> torch.Tensor:
         """uint8 (B, 3, S, S) -> uint8 (B, len(values), 3, S, S): one attribute slid over ``values``
-        (the others as in ``settings``, else as inferred)."""
+        (the others as in ``settings``, else as inferred), in output ``mode``."""
+        mode = check_mode(mode)
         x = to_unit(images.to(self.device))
-        feats = self.model.encoder(x)
-        base = self._base_code(x, settings or {})
-        outs = [self.model.decoder(feats, apply_settings(base, self.attributes, {attribute: v})) for v in values]
-        return to_uint8(torch.stack(outs, 1)).cpu()
+        recon, outs = self._decode(x, settings or {}, values, attribute)
+        return to_uint8(torch.stack([edited(x, recon, o, mode) for o in outs], 1)).cpu()
 
 
 def check_fader_meta(meta: dict, path) -> tuple:
@@ -131,7 +170,7 @@ def check_fader_meta(meta: dict, path) -> tuple:
         return FaderkitError(f"{path}: its metadata {what}; it was not written by faderkit train")
     if not isinstance(meta.get("recipe"), dict):
         raise bad("has no recipe")
-    recipe = validate(meta["recipe"], f"embedded in {path}")
+    recipe = validate(meta["recipe"], f"embedded in {path}", stored=True)
     raw = meta.get("attributes")
     if not isinstance(raw, list) or not raw or not all(
             isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("values"), list)

@@ -16,12 +16,34 @@ from .recipe import Component, Recipe
 
 def _create(kind: str, component: Component, arch: ArchSpec, expected: type):
     try:
-        module = registries()[kind].create(component.name, arch, **component.params)
-    except TypeError as exc:  # a misspelled param reaches the factory as an unexpected keyword
+        module = registries()[kind].create(component.name, arch, params=component.params)
+    except TypeError as exc:  # a component without a params model: a misspelled param is an unexpected keyword
         raise FaderkitError(f"{kind} '{component.name}': bad params {component.params}: {exc}") from None
     if not isinstance(module, expected):
         raise FaderkitError(f"{kind} '{component.name}' built a {type(module).__name__}, not a {expected.__name__}")
     return module
+
+
+#: How an edit is shown. ``residual``: the input plus the change the decoder makes, D(z, y') - D(z, y),
+#: so what the edit leaves alone keeps the input's own detail; ``decoded``: the decoder's image D(z, y')
+#: itself (the paper's output). The first is the default (it measures better: see docs/quality.md).
+OUTPUT_MODES = ("residual", "decoded")
+DEFAULT_MODE = OUTPUT_MODES[0]
+
+
+def check_mode(mode: str | None) -> str:
+    if mode is None:
+        return DEFAULT_MODE
+    if mode not in OUTPUT_MODES:
+        raise FaderkitError(f"unknown output mode '{mode}'; choose one of: {', '.join(OUTPUT_MODES)}")
+    return mode
+
+
+def edited(x: torch.Tensor, recon: torch.Tensor, decoded: torch.Tensor, mode: str) -> torch.Tensor:
+    """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``)."""
+    if mode == "decoded":
+        return decoded
+    return (x + (decoded - recon)).clamp(-1, 1)
 
 
 def arch_spec(recipe: Recipe, attributes: Sequence[Attribute]) -> ArchSpec:

@@ -24,26 +24,59 @@ def test_python_api_edits_with_keyword_sliders(trained_run, face):
     tensors = [*model.model.state_dict().values(), *model.classifier.state_dict().values()]
     assert not any(t.is_meta for t in tensors)  # every weight and buffer came from the file
     out0, out1 = model.edit(face, Smiling=0), model.edit(face, Smiling=1)
-    assert out0.size == (32, 32) and out0.mode == "RGB"
+    assert out0.size == (178, 218) and out0.mode == "RGB"  # residual (default): the input's own size
     assert np.abs(np.asarray(out0, float) - np.asarray(out1, float)).mean() > 0  # the slider does something
+    dec = model.edit(face, mode="decoded", Smiling=1)
+    assert dec.size == (32, 32) and dec.mode == "RGB"  # the decoder's own image
+
+
+def test_residual_mode_adds_only_the_models_change_at_the_inputs_resolution(trained_run, face):
+    model = faderkit.load(trained_run / "best.safetensors")
+    photo = np.asarray(Image.open(face).convert("RGB"))
+    assert np.array_equal(np.asarray(model.edit(face)), photo)  # nothing set: D(z, y) - D(z, y) = 0, input kept
+    out = np.asarray(model.edit(face, Smiling=1, Eyeglasses=1)).astype(int)
+    left, top, right, bottom = model.crop_box(Image.open(face))
+    assert (left, top, right, bottom) == (0, 20, 178, 198)  # the CelebA crop of a native-size image
+    outside = np.ones(photo.shape[:2], bool)
+    outside[top:bottom, left:right] = False
+    assert np.array_equal(out[outside], photo[outside])  # rows the model never saw are untouched
+    x = model.prepare(face)
+    change = model.change(x, {"Smiling": 1, "Eyeglasses": 1})[0]
+    up = torch.nn.functional.interpolate(change[None], size=(bottom - top, right - left), mode="bilinear",
+                                         align_corners=False)[0].permute(1, 2, 0).numpy() * 127.5
+    expect = np.clip(np.rint(photo[top:bottom, left:right] + up), 0, 255)
+    assert np.abs(out[top:bottom, left:right] - expect).max() <= 1  # the input plus the upsampled change
+    assert np.abs(out[top:bottom, left:right] - photo[top:bottom, left:right]).max() > 0
+
+
+def test_residual_at_model_size_is_input_plus_change(trained_run, face):
+    model = faderkit.load(trained_run / "best.safetensors")
+    x = model.prepare(face)
+    res = model.edit_tensor(x, {"Smiling": 0}).float()
+    change = model.change(x, {"Smiling": 0})
+    expect = ((x.float() / 127.5 - 1 + change).clamp(-1, 1) + 1) * 127.5
+    assert (res - expect.round()).abs().max() <= 1
+    with pytest.raises(FaderkitError, match="unknown output mode 'blend'; choose one of: residual, decoded"):
+        model.edit_tensor(x, {"Smiling": 0}, mode="blend")
 
 
 def test_unset_attributes_keep_the_classifiers_inferred_values(trained_run, face, monkeypatch):
     model = faderkit.load(trained_run / "best.safetensors")
     x = model.prepare(face)
     inferred = model.infer(faderkit.imageio.to_unit(x))
-    seen = {}
-    real = model.model.reconstruct
+    seen = []
+    real = model.model.decoder.forward
 
-    def spy(images, code):
-        seen["code"] = code
-        return real(images, code)
+    def spy(feats, code):
+        seen.append(code)
+        return real(feats, code)
 
-    monkeypatch.setattr(model.model, "reconstruct", spy)
+    monkeypatch.setattr(model.model.decoder, "forward", spy)
     model.edit_tensor(x, {"Smiling": 0.8})
-    code = seen["code"][0].tolist()
-    assert code[:2] == pytest.approx([0.2, 0.8])
-    assert code[2:] == [1.0 - inferred[0, 1].item(), float(inferred[0, 1].item())]
+    own, target = (c[0].tolist() for c in seen)  # D(z, y) for the residual, then D(z, y')
+    assert target[:2] == pytest.approx([0.2, 0.8])
+    assert target[2:] == own[2:] == [1.0 - inferred[0, 1].item(), float(inferred[0, 1].item())]
+    assert own[:2] == [1.0 - inferred[0, 0].item(), float(inferred[0, 0].item())]
 
 
 def test_any_size_and_mode_is_prepared_like_the_training_data(trained_run):
@@ -58,10 +91,15 @@ def test_cli_edit_writes_the_edit_and_a_comparison(trained_run, face, tmp_path):
     out = tmp_path / "out.png"
     result = run_edit(face, "-c", trained_run / "best.safetensors", "--set", "Smiling=0.5", "-o", out)
     assert result.exit_code == 0, result.output
-    assert Image.open(out).size == (32, 32)
+    assert Image.open(out).size == (178, 218)  # residual: the input's size
     wide = tmp_path / "cmp.png"
     result = run_edit(face, "-c", trained_run / "best.safetensors", "--set", "Eyeglasses=1.5", "--compare", "-o", wide)
-    assert result.exit_code == 0 and Image.open(wide).size == (32 * 2 + 2, 32)
+    assert result.exit_code == 0 and Image.open(wide).size == (178 * 2 + 2, 218)
+    result = run_edit(face, "-c", trained_run / "best.safetensors", "--set", "Eyeglasses=1.5", "--compare",
+                      "--mode", "decoded", "-o", wide)
+    assert result.exit_code == 0 and Image.open(wide).size == (32 * 2 + 2, 32)  # the model's crop | its image
+    result = run_edit(face, "-c", trained_run / "best.safetensors", "--mode", "blend", "-o", out)
+    assert result.exit_code == 2 and "'blend' is not one of 'residual', 'decoded'" in result.output
 
 
 @pytest.mark.parametrize("setting,message", [

@@ -22,7 +22,8 @@ from faderkit.metrics import gaussian_window, psnr, ssim
 
 S = 32  # the tiny run's image size
 KEYS = {"reconstruction", "swap_accuracy", "preservation", "latent_probe", "ground_truth",
-        "classifier", "split", "alpha", "checkpoint"}
+        "classifier", "split", "alpha", "checkpoint", "output_modes"}
+MODES = ("residual", "decoded")
 
 
 def invoke(*args):
@@ -119,16 +120,18 @@ def test_report_has_every_section_and_its_figures_in_range(evaluated, fresh_ckpt
     rc = r["reconstruction"]
     assert 0 <= rc["mse"] <= 1 and 0 < rc["psnr"] < 100 and -1 <= rc["ssim"] <= 1
     test_labels = _labels(toy_root, "test")
+    assert r["output_modes"]["default"] == "residual" and r["output_modes"]["modes"] == list(MODES)
     for i, name in enumerate(["Smiling", "Eyeglasses"]):
-        sw = r["swap_accuracy"]["per_attribute"][name]
-        assert sw["n"] == {"0->1": int((test_labels[:, i] == 0).sum()), "1->0": int((test_labels[:, i] == 1).sum())}
-        for d in ("0->1", "1->0"):
-            assert sw[d] is None if sw["n"][d] == 0 else 0 <= sw[d] <= 1
+        for mode in MODES:
+            sw = r["swap_accuracy"][mode]["per_attribute"][name]
+            assert sw["n"] == {"0->1": int((test_labels[:, i] == 0).sum()), "1->0": int((test_labels[:, i] == 1).sum())}
+            for d in ("0->1", "1->0"):
+                assert sw[d] is None if sw["n"][d] == 0 else 0 <= sw[d] <= 1
+            assert 0 <= r["preservation"][mode]["by_edited"][name] <= 1
         assert 0 <= r["classifier"]["accuracy"][name] <= 1
-        assert 0 <= r["preservation"]["by_edited"][name] <= 1
         lp = r["latent_probe"]["per_attribute"][name]
         assert 0 <= lp["accuracy"] <= 1 and lp["gap"] == pytest.approx(lp["accuracy"] - lp["majority_rate"], abs=1e-5)
-    assert set(r["preservation"]["matrix"]) == {"Smiling", "Eyeglasses"}
+    assert set(r["preservation"]["residual"]["matrix"]) == {"Smiling", "Eyeglasses"}
     c = r["classifier"]
     assert c["source"] == "trained" and c["independent"] and c["seed_offset"] == 1
     assert c["path"] == str(fresh_ckpt.parent / EVAL_CLASSIFIER)
@@ -169,14 +172,50 @@ def test_ground_truth_section_for_toy_faces(evaluated):
     gt = r["ground_truth"]
     assert gt["available"] and gt["images"] == 6
     assert gt["render_vs_original_psnr"] > 30  # the stored faces are the renders, up to JPEG noise
+    for mode in MODES:
+        for name in ("Smiling", "Eyeglasses"):
+            v = gt[mode]["per_attribute"][name]
+            assert v["slider"]["values"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+            assert len(v["slider"]["l1"]) == 5 and all(0 <= e <= 1 for e in v["slider"]["l1"])
+            assert v["slider"]["progress_render"][0] == 0 and v["slider"]["progress_render"][-1] == pytest.approx(1)
+            assert 0 <= v["slider"]["monotone_fraction"] <= 1
+            assert sum(d["n"] for d in v["flip"]["by_direction"].values()) == 6
+            assert v["flip"]["psnr"] > 0
+    # the renders are shared: both modes compare with the same targets, so doing nothing scores the same
     for name in ("Smiling", "Eyeglasses"):
-        v = gt["per_attribute"][name]
-        assert v["slider"]["values"] == [0.0, 0.25, 0.5, 0.75, 1.0]
-        assert len(v["slider"]["l1"]) == 5 and all(0 <= e <= 1 for e in v["slider"]["l1"])
-        assert v["slider"]["progress_render"][0] == 0 and v["slider"]["progress_render"][-1] == pytest.approx(1)
-        assert 0 <= v["slider"]["monotone_fraction"] <= 1
-        assert sum(d["n"] for d in v["flip"]["by_direction"].values()) == 6
-        assert v["flip"]["psnr"] > 0
+        base = [gt[m]["per_attribute"][name]["flip"]["unedited_baseline"] for m in MODES]
+        assert base[0] == base[1]
+
+
+def test_residual_ground_truth_is_the_input_plus_the_decoders_change(fresh_ckpt, toy_root):
+    """The residual mode's flip figures, recomputed by hand for one attribute and direction."""
+    from faderkit import metrics
+    from faderkit.evaluate import evaluate
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    r = evaluate(fresh_ckpt, split="test", device="cpu", threads=1, gt_images=6)
+    model = faderkit.load(fresh_ckpt)
+    ds = ToyFaces(toy_root, image_size=S, attributes=["Smiling", "Eyeglasses"])
+    split = ds.split("test")
+    x = to_unit(split.images(np.arange(len(split))))
+    y = split.labels
+    with torch.no_grad():
+        feats = model.model.encoder(x)
+        code = model.model.code(y)
+        rec = model.model.decoder(feats, code)
+        flipped = code.clone()
+        flipped[:, 0:2] = model.model.code(1 - y)[:, 0:2]
+        dec = model.model.decoder(feats, flipped)
+    res = (x + dec - rec).clamp(-1, 1).add(1).div(2)
+    for mode, edit in (("residual", res), ("decoded", dec.clamp(-1, 1).add(1).div(2))):
+        got = r["ground_truth"][mode]["per_attribute"]["Smiling"]["flip"]["by_direction"]
+        for src in (0, 1):
+            rows = [b for b in range(len(y)) if int(y[b, 0]) == src]
+            if not rows:
+                continue
+            renders = torch.stack([ds.render("test", b, {"Smiling": float(1 - src)}) for b in rows]).float() / 255
+            want = float(metrics.psnr(edit[rows], renders).mean())
+            assert got[f"{src}->{1 - src}"]["psnr"] == pytest.approx(want, abs=1e-4)
 
 
 def test_no_ground_truth_for_a_dataset_that_cannot_render(fresh_ckpt, tmp_path, monkeypatch):
@@ -203,8 +242,9 @@ def test_an_attribute_the_generator_cannot_draw_is_reported_not_fatal(fresh_ckpt
 
     monkeypatch.setattr(ToyFaces, "render", render)
     gt = evaluate(fresh_ckpt, split="test", device="cpu", threads=1)["ground_truth"]
-    assert gt["per_attribute"]["Eyeglasses"] == {"error": "no glasses today"}
-    assert gt["per_attribute"]["Smiling"]["flip"]["psnr"] > 0
+    for mode in MODES:
+        assert gt[mode]["per_attribute"]["Eyeglasses"] == {"error": "no glasses today"}
+        assert gt[mode]["per_attribute"]["Smiling"]["flip"]["psnr"] > 0
 
 
 def test_eval_classifier_is_cached_and_independent_of_the_runs(evaluated, fresh_ckpt, tmp_path):
@@ -233,12 +273,14 @@ def test_judging_with_the_runs_own_classifier_is_flagged(fresh_ckpt, tmp_path):
 
 def test_eval_grids_one_row_per_image_one_block_per_attribute(evaluated):
     out, r = evaluated
-    flips = Image.open(out / "samples.png")
-    assert flips.size == (PAD + 4 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 2 flips; 6 test images
-    for name in ("Smiling", "Eyeglasses"):
-        sweep = Image.open(out / f"sweep_{name}.png")
-        assert sweep.size == (PAD + 7 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 0:1:5
-    assert set(r["files"]) == {"samples", "sweep_Smiling", "sweep_Eyeglasses"}
+    for tail in ("", "_decoded"):  # the default (residual) mode, then the decoder's own images
+        flips = Image.open(out / f"samples{tail}.png")
+        assert flips.size == (PAD + 4 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 2 flips; 6 test images
+        for name in ("Smiling", "Eyeglasses"):
+            sweep = Image.open(out / f"sweep_{name}{tail}.png")
+            assert sweep.size == (PAD + 7 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 0:1:5
+    assert set(r["files"]) == {f"{k}{tail}" for k in ("samples", "sweep_Smiling", "sweep_Eyeglasses")
+                               for tail in ("", "_decoded")}
 
 
 def test_a_categorical_model_is_evaluated_value_to_value(toy_root, tmp_path):
@@ -258,13 +300,14 @@ def test_a_categorical_model_is_evaluated_value_to_value(toy_root, tmp_path):
     recipe["classifier"]["steps"] = 2
     best = train(validate(recipe), tmp_path / "run", progress=False, log=lambda m: None)
     r = evaluate(best, tmp_path / "report", device="cpu", threads=1, gt_images=2)
-    sw = r["swap_accuracy"]["per_attribute"]["color"]
-    assert set(sw["n"]) == {f"{a}->{b}" for a, b in zip(COLORS, COLORS[1:] + COLORS[:1])}
-    assert sum(sw["n"].values()) == r["split"]["images"]
-    gt = r["ground_truth"]["per_attribute"]["color"]
-    assert gt["slider"] is None and sum(d["n"] for d in gt["flip"]["by_direction"].values()) == 2
-    assert r["preservation"]["mean"] is None  # nothing else to preserve
-    assert set(r["files"]) == {"samples"}  # no binary attribute to sweep
+    for mode in MODES:
+        sw = r["swap_accuracy"][mode]["per_attribute"]["color"]
+        assert set(sw["n"]) == {f"{a}->{b}" for a, b in zip(COLORS, COLORS[1:] + COLORS[:1])}
+        assert sum(sw["n"].values()) == r["split"]["images"]
+        gt = r["ground_truth"][mode]["per_attribute"]["color"]
+        assert gt["slider"] is None and sum(d["n"] for d in gt["flip"]["by_direction"].values()) == 2
+        assert r["preservation"][mode]["mean"] is None  # nothing else to preserve
+    assert set(r["files"]) == {"samples", "samples_decoded"}  # no binary attribute to sweep
     assert "## Ground truth" in (tmp_path / "report" / "report.md").read_text()
 
 
@@ -289,8 +332,14 @@ def test_edit_sweep_writes_one_row_original_reconstruction_and_the_values(traine
         return grid[y:y + S, x0:x0 + S]
 
     assert np.array_equal(tile(0), x[0].permute(1, 2, 0).numpy())
-    assert np.array_equal(tile(1), model.edit_tensor(x, {})[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(tile(1), model.edit_tensor(x, {}, "decoded")[0].permute(1, 2, 0).numpy())  # D(z, y)
     assert np.array_equal(tile(2 + 8), model.edit_tensor(x, {"Smiling": 1.5})[0].permute(1, 2, 0).numpy())
+    decoded = tmp_path / "decoded.png"
+    result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", "Smiling=-0.5:1.5:9",
+                    "--mode", "decoded", "-o", decoded)
+    assert result.exit_code == 0, result.output
+    grid = np.asarray(Image.open(decoded))
+    assert np.array_equal(tile(2 + 8), model.edit_tensor(x, {"Smiling": 1.5}, "decoded")[0].permute(1, 2, 0).numpy())
     assert grid[:HEADER].min() < 100  # titled columns: dark text on the white strip
     plain = tmp_path / "plain.png"
     result = invoke("edit", face, "-c", trained_run / "best.safetensors", "--sweep", "Eyeglasses=0:1:3",

@@ -129,7 +129,9 @@ def test_the_model_description_lists_every_fader(client, editor):
     assert [a["name"] for a in info["attributes"]] == ["Smiling", "Eyeglasses"]
     assert all(a["binary"] and a["values"] == ["0", "1"] for a in info["attributes"])
     assert info["range"] == [-1.0, 2.0] and info["image_size"] == 32 and info["has_classifier"]
-    assert info["options"] == [] and info["limits"] == {"max_upload_bytes": 200_000, "max_pixels": 4_000_000}
+    (mode,) = info["options"]  # the output mode, edit's default first
+    assert mode["name"] == "mode" and mode["choices"] == ["residual", "decoded"] and set(mode["notes"]) == set(mode["choices"])
+    assert info["limits"] == {"max_upload_bytes": 200_000, "max_pixels": 4_000_000, "max_side": 1024}
 
 
 def test_an_upload_starts_the_faders_at_the_classifiers_soft_values(client, editor, toy_root):
@@ -149,20 +151,42 @@ def test_an_upload_starts_the_faders_at_the_classifiers_soft_values(client, edit
     shown = client.get(f"/api/images/{held['id']}/input.png")
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
     assert np.array_equal(png_of(shown.content), x[0].permute(1, 2, 0).numpy())
+    # and the photo a residual edit changes, as it was uploaded (smaller than --max-side)
+    photo = np.asarray(editor.open(face))
+    assert held["size"] == [photo.shape[1], photo.shape[0]]
+    assert np.array_equal(png_of(client.get(f"/api/images/{held['id']}/photo.png").content), photo)
 
 
-def test_an_edit_is_the_librarys_edit_pixel_for_pixel(client, editor, toy_root):
+@pytest.mark.parametrize("mode", [None, "residual", "decoded"])
+def test_an_edit_is_the_librarys_edit_pixel_for_pixel(client, editor, toy_root, mode):
     face = toy_root / FACE
     held = upload(client, face.read_bytes()).json()
     outs = {}
     for smiling in (0.0, 2.0):
         values = {**held["values"], "Smiling": smiling}
-        r = client.post("/api/edit", json={"image": held["id"], "values": values})
+        body = {"image": held["id"], "values": values} | ({"options": {"mode": mode}} if mode else {})
+        r = client.post("/api/edit", json=body)
         assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
         assert re.fullmatch(r"queue;dur=[\d.]+, model;dur=[\d.]+, png;dur=[\d.]+", r.headers["server-timing"])
         outs[smiling] = png_of(r.content)
-        assert np.array_equal(outs[smiling], np.asarray(editor.edit(face, **values)))
+        assert np.array_equal(outs[smiling], np.asarray(editor.edit(face, mode=mode, **values)))
     assert not np.array_equal(outs[0.0], outs[2.0])  # the fader does something
+    photo = np.asarray(editor.open(face))
+    assert outs[0.0].shape == (photo.shape if mode != "decoded" else (editor.image_size, editor.image_size, 3))
+
+
+def test_a_large_photo_is_held_downscaled_and_edited_as_held(editor):
+    big = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    big.save(buf, format="PNG")
+    with served(Console(editor, max_side=200)) as c:
+        held = upload(c, buf.getvalue(), "image/png", "big.png").json()
+        assert held["size"] == [200, 120]
+        photo = png_of(c.get(f"/api/images/{held['id']}/photo.png").content)
+        assert photo.shape == (120, 200, 3)
+        assert np.array_equal(photo, np.asarray(big.resize((200, 120), Image.LANCZOS)))
+        r = c.post("/api/edit", json={"image": held["id"], "values": {"Smiling": 1.5}})
+        assert np.array_equal(png_of(r.content), np.asarray(editor.edit(Image.fromarray(photo), Smiling=1.5)))
 
 
 def test_bad_uploads_get_a_clear_message_and_a_4xx_and_the_server_keeps_serving(client, toy_root):
@@ -194,7 +218,8 @@ def test_bad_edit_requests_are_4xx_with_the_librarys_message(client, toy_root):
         ({"image": image, "values": {"Smiling": 5}}, 400, "this console's faders go from -1 to 2"),
         ({"image": image, "values": {"Smiling": True}}, 400, "values must map attribute names"),
         ({"image": image, "values": [1, 2]}, 400, "values must map attribute names"),
-        ({"image": image, "values": {}, "options": {"output": "residual"}}, 400, "unknown option 'output'"),
+        ({"image": image, "values": {}, "options": {"output": "residual"}}, 400, "unknown option 'output'; offered: mode"),
+        ({"image": image, "values": {}, "options": {"mode": "blend"}}, 400, "mode='blend': choose one of residual, decoded"),
         ({"image": "no-such-id", "values": {}}, 404, "no longer holds that image"),
         ({"values": {}}, 400, "expected a JSON body"),
     ]
@@ -250,9 +275,11 @@ def test_the_datasets_test_images_are_offered_when_present(editor, trained_run, 
         assert np.array_equal(png_of(thumb.content), tests.split.images(np.array([2]))[0].permute(1, 2, 0).numpy())
         held = c.post("/api/test-images/2")
         assert held.status_code == 201 and held.json()["name"] == "test image 2"
-        r = c.post("/api/edit", json={"image": held.json()["id"], "values": {"Smiling": 1}})
-        expected = editor.edit_tensor(tests.split.images(np.array([2])), {"Smiling": 1})[0]
-        assert np.array_equal(png_of(r.content), expected.permute(1, 2, 0).numpy())
+        x = tests.split.images(np.array([2]))
+        for mode in ("residual", "decoded"):  # the test image is already the model's crop: the photo itself
+            r = c.post("/api/edit", json={"image": held.json()["id"], "values": {"Smiling": 1}, "options": {"mode": mode}})
+            expected = editor.edit(Image.fromarray(x[0].permute(1, 2, 0).numpy()), mode=mode, Smiling=1)
+            assert np.array_equal(png_of(r.content), np.asarray(expected)), mode
         missing = c.post("/api/test-images/60")
         assert missing.status_code == 404 and "no test image 60; there are 6" in missing.json()["error"]
     # no dataset there: said why, and nothing generated in its place
@@ -299,16 +326,21 @@ def test_soft_values_are_the_classifiers_probabilities(editor, toy_root):
     assert soft[0]["Eyeglasses"] == pytest.approx(logits[0, 2:].softmax(0)[1].item())
 
 
-def test_an_edit_setting_every_attribute_needs_no_classifier(editor, toy_root, monkeypatch):
+def test_a_decoded_edit_setting_every_attribute_needs_no_classifier(editor, toy_root, monkeypatch):
     x = editor.prepare(toy_root / FACE)
     label = editor.infer(faderkit.imageio.to_unit(x))[0, 1].item()
-    partly = editor.edit_tensor(x, {"Smiling": 0.8})  # Eyeglasses from the classifier's label
+    partly = editor.edit_tensor(x, {"Smiling": 0.8}, "decoded")  # Eyeglasses from the classifier's label
+    every = {"Smiling": 0.8, "Eyeglasses": float(label)}
+    residual = editor.edit_tensor(x, every)
 
     def refuse(*args):
         raise AssertionError("the classifier ran")
 
     monkeypatch.setattr(editor.classifier, "forward", refuse)
-    assert torch.equal(editor.edit_tensor(x, {"Smiling": 0.8, "Eyeglasses": float(label)}), partly)
+    assert torch.equal(editor.edit_tensor(x, every, "decoded"), partly)
+    with pytest.raises(AssertionError, match="the classifier ran"):  # a residual edit needs D(z, y), y inferred
+        editor.edit_tensor(x, every)
+    assert residual.shape == partly.shape
 
 
 def test_fader_range_must_hold_absent_and_present():

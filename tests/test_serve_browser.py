@@ -111,8 +111,11 @@ SETTLED = """() => {
     const shown = JSON.parse(img.dataset.values);
     const sliders = [...document.querySelectorAll('input[type=range]')];
     const radios = [...document.querySelectorAll('#strips input[type=radio]:checked')];
+    const options = JSON.parse(img.dataset.options || '{}');
+    const picked = [...document.querySelectorAll('#options input[type=radio]:checked')];
     return sliders.every(s => shown[s.dataset.attribute] === Number(s.value))
-        && radios.every(r => shown[r.name.replace(/^choice-/, '')] === r.value);
+        && radios.every(r => shown[r.name.replace(/^choice-/, '')] === r.value)
+        && picked.every(r => options[r.name.replace(/^option-/, '')] === r.value);
 }"""
 
 
@@ -250,7 +253,7 @@ def test_keyboard_and_screen_reader_labels(page, toy_root):
         assert slider.is_enabled()
         assert re.fullmatch(r"-?\d\.\d\d, .+", slider.get_attribute("aria-valuetext"))
         sync_api.expect(page.get_by_role("button", name=re.compile(f"^Reset {name} to \\d\\.\\d\\d, what the classifier sees"))).to_have_count(1)
-    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Edit of 000055\.jpg: Smiling \d\.\d\d, Eyeglasses"))).to_be_visible()
+    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Edit of 000055\.jpg \(residual\): Smiling \d\.\d\d, Eyeglasses"))).to_be_visible()
     # Tab reaches the file chooser, then every fader and its reset button, in order
     page.locator("body").focus()
     reached = []
@@ -295,32 +298,40 @@ def test_an_n_valued_attribute_is_a_choice_of_values(browser, flower_run, tmp_pa
         s.stop()
 
 
-def test_edit_options_the_editor_offers_are_choices_sent_with_every_edit(browser, trained_run, toy_root, monkeypatch):
-    """How an output mode or face alignment will reach the page: one EDIT_OPTIONS entry, passed to edit_tensor."""
-    from faderkit.serve import Running
-    from faderkit.serve import console as console_module
-
+def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(page, trained_run, toy_root):
+    """Residual (edit's default): the whole photo, changed; decoded: the model's square. Both pixel for pixel."""
     editor = faderkit.load(trained_run / "best.safetensors")
-    seen = []
-    real = editor.edit_tensor
+    face = toy_root / FACE
+    photo = np.asarray(editor.open(face))
+    page.set_input_files("#file", str(face))
+    values, _ = settled_preview(page)
+    group = page.get_by_role("group", name="Output")
+    residual, decoded = (group.get_by_role("radio", name=re.compile(f"^{m}")) for m in ("residual", "decoded"))
+    assert residual.is_checked() and not decoded.is_checked()
+    page.get_by_role("slider", name="Smiling").focus()
+    page.keyboard.press("End")
+    values, shown = settled_preview(page)
+    assert values["Smiling"] == 2.0
+    assert shown.shape == photo.shape and np.array_equal(shown, np.asarray(editor.edit(face, mode="residual", **values)))
+    original = page.locator("#original")
+    assert original.get_attribute("src").endswith("/photo.png")
 
-    def edit_tensor(images, settings, output="decoded"):  # an editor with an option, as issue 10 plans one
-        seen.append(output)
-        return real(images, settings)
+    residual.focus()  # a radio group: the arrow keys pick
+    page.keyboard.press("ArrowRight")
+    assert decoded.is_checked()
+    values_d, shown_d = settled_preview(page)
+    assert values_d == values and page.evaluate("JSON.parse(document.getElementById('edit').dataset.options)") == {
+        "mode": "decoded"}
+    assert shown_d.shape == (editor.image_size, editor.image_size, 3)
+    assert np.array_equal(shown_d, np.asarray(editor.edit(face, mode="decoded", **values)))
+    assert original.get_attribute("src").endswith("/input.png")  # compared with what the model saw
+    assert "decoded" in page.locator("#edit").get_attribute("alt")
 
-    monkeypatch.setattr(editor, "edit_tensor", edit_tensor)
-    monkeypatch.setitem(console_module.EDIT_OPTIONS, "output", ("Output", ("decoded", "residual")))
-    context = browser.new_context()
-    with Running(console_module.Console(editor), log=lambda m: None) as running:
-        page = context.new_page()
-        page.goto(running.url)
-        page.wait_for_selector("body[data-ready=true]")
-        page.set_input_files("#file", str(toy_root / FACE))
-        settled_preview(page)
-        group = page.get_by_role("group", name="Output")
-        assert group.get_by_role("radio", name="decoded").is_checked() and seen[-1] == "decoded"
-        group.get_by_role("radio", name="residual").check()
-        page.wait_for_function("() => document.getElementById('edit').dataset.serial === '2'")
-        settled_preview(page)
-        assert seen[-1] == "residual"
-    context.close()
+    page.get_by_role("slider", name="Smiling").focus()  # moved again from the keyboard, in the decoded mode
+    page.keyboard.press("Home")
+    low, shown_low = settled_preview(page)
+    assert low["Smiling"] == -1.0 and np.array_equal(shown_low, np.asarray(editor.edit(face, mode="decoded", **low)))
+    residual.check()
+    back, shown_back = settled_preview(page)
+    assert back == low and np.array_equal(shown_back, np.asarray(editor.edit(face, mode="residual", **low)))
+    assert shown_back.shape == photo.shape and original.get_attribute("src").endswith("/photo.png")

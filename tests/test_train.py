@@ -122,7 +122,7 @@ def test_resume_without_a_checkpoint_is_refused(toy_root, tmp_path):
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(toy_root, tmp_path, monkeypatch):
-    import faderkit.train as T
+    import faderkit.train.trainer as T
 
     real = T.F.mse_loss
     calls = {"n": 0}

@@ -69,7 +69,7 @@ def url_of(sock: socket.socket, host: str) -> str:
 def console_for(checkpoint: str | Path, *, device: str = "cpu", threads: int | None = None, data_root=None,
                 test_images: bool = True,
                 fader_range=(-1.0, 2.0), max_upload_mb: float = 20, max_megapixels: float = 25,
-                max_images: int = 32, log=print):
+                max_side: int = 1024, max_images: int = 32, log=print):
     """A :class:`.console.Console` for ``checkpoint``: the Editor loaded, the dataset's test images
     ready to open in the background (unless ``test_images`` is false); ``threads``: torch's CPU threads."""
     from ..editor import Editor
@@ -91,6 +91,7 @@ def console_for(checkpoint: str | Path, *, device: str = "cpu", threads: int | N
         tests = TestImages(recipe, editor.attributes, data_root, log=log)
     return Console(editor, name=checkpoint.name, fader_range=fader_range, max_images=max_images,
                    max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
+                   max_side=max_side,
                    test_images=tests)
 
 

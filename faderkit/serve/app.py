@@ -4,7 +4,8 @@
     GET  /api/model                   attributes, fader range, offered options, upload limits
     POST /api/images                  the image's bytes as the body -> {id, name, inferred, values}
     GET  /api/images/{id}/input.png   the image as the model sees it (cropped, resized)
-    POST /api/edit                    {"image": id, "values": {...}, "options": {...}} -> the edit, PNG
+    GET  /api/images/{id}/photo.png   the photo as held (what the residual output mode edits)
+    POST /api/edit                    {"image": id, "values": {...}, "options": {"mode": ...}} -> the edit, PNG
     GET  /api/test-images             ?offset=&limit=: the dataset's test images (when present)
     GET  /api/test-images/{i}.png     one of them
     POST /api/test-images/{i}         hold it for editing, like an upload
@@ -130,6 +131,10 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
         body = await run_in_threadpool(console.input_png, request.path_params["id"])
         return Response(body, media_type="image/png")
 
+    async def photo_png(request):
+        body = await run_in_threadpool(console.photo_png, request.path_params["id"])
+        return Response(body, media_type="image/png")
+
     async def edit(request):
         try:
             body = json.loads(await read_body(request, 64 * 1024))
@@ -189,6 +194,7 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
         Route("/api/model", model),
         Route("/api/images", upload, methods=["POST"]),
         Route("/api/images/{id}/input.png", input_png),
+        Route("/api/images/{id}/photo.png", photo_png),
         Route("/api/edit", edit, methods=["POST"]),
         Route("/api/test-images", test_images),
         Route("/api/test-images/{index:int}.png", test_image_png),

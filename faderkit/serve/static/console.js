@@ -10,7 +10,7 @@ const state = {
   name: "image",      // its file name, for the download
   inferred: {},       // attribute -> the classifier's value for this image
   values: {},         // attribute -> current fader value (number) or value name
-  options: {},        // extra edit options (output mode, ...) when the server offers them
+  options: {},        // edit options (the output mode, ...) the server offers
   wanted: 0,          // serial of the latest state asked for
   sent: 0,            // serial of the latest state sent
   busy: false,        // a request is in flight
@@ -73,8 +73,10 @@ function buildFaders(model) {
     state.options[opt.name] = opt.choices[0];
     options.append(radioGroup(`option-${opt.name}`, opt.label, opt.choices, opt.choices[0], (v) => {
       state.options[opt.name] = v;
+      if (opt.name === "mode") showOriginal();
       requestEdit();
-    }));
+      say(`${opt.label}: ${v}`);
+    }, opt.notes || {}));
   }
 }
 
@@ -142,7 +144,7 @@ function binaryStrip(name, lo, hi) {
   return strip;
 }
 
-function radioGroup(id, legendText, choices, current, onPick) {
+function radioGroup(id, legendText, choices, current, onPick, notes = {}) {
   const fieldset = document.createElement("fieldset");
   fieldset.className = "choice";
   fieldset.id = id;
@@ -166,6 +168,12 @@ function radioGroup(id, legendText, choices, current, onPick) {
       label.append(swatch);
     }
     label.append(document.createTextNode(value));
+    if (notes[value]) {
+      const note = document.createElement("span");
+      note.className = "hint";
+      note.textContent = notes[value];
+      label.append(note);
+    }
     fieldset.append(label);
   }
   return fieldset;
@@ -259,13 +267,14 @@ async function pump() {
       state.sent = serial;
       const image = state.image;
       const values = { ...state.values };
+      const options = { ...state.options };
       const started = performance.now();
       let blob;
       try {
         const response = await api("/api/edit", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ image, values, options: state.options }),
+          body: JSON.stringify({ image, values, options }),
         });
         blob = await response.blob();
       } catch (e) {
@@ -274,7 +283,7 @@ async function pump() {
         break;
       }
       if (image !== state.image) continue;  // another image was opened meanwhile
-      await showEdit(blob, values, performance.now() - started, serial);
+      await showEdit(blob, values, options, performance.now() - started, serial);
     }
   } finally {
     state.busy = false;
@@ -282,7 +291,7 @@ async function pump() {
   }
 }
 
-async function showEdit(blob, values, ms, serial) {
+async function showEdit(blob, values, options, ms, serial) {
   const img = $("edit");
   const url = URL.createObjectURL(blob);
   img.src = url;
@@ -292,28 +301,41 @@ async function showEdit(blob, values, ms, serial) {
   state.editUrl = url;
   const summary = Object.entries(values)
     .map(([k, v]) => `${pretty(k)} ${typeof v === "number" ? fmt(v) : v}`).join(", ");
-  img.alt = `Edit of ${state.name}: ${summary}`;
+  const how = Object.values(options).join(", ");
+  img.alt = `Edit of ${state.name}${how ? ` (${how})` : ""}: ${summary}`;
   img.dataset.values = JSON.stringify(values);
+  img.dataset.options = JSON.stringify(options);
   img.dataset.serial = String(serial);
   const link = $("download");
   link.href = url;
   link.download = `${state.name.replace(/\.[^.]*$/, "") || "image"}-edit.png`;
   link.removeAttribute("aria-disabled");
   $("timing").textContent = `${Math.round(ms)} ms`;
-  document.dispatchEvent(new CustomEvent("faderkit:preview", { detail: { values, ms, serial } }));
+  document.dispatchEvent(new CustomEvent("faderkit:preview", { detail: { values, options, ms, serial } }));
 }
 
 // ---------------------------------------------------------------- opening images
+
+// What the edit is compared with: in the decoded mode the model's square (what it replaces), in the
+// residual mode (the default) the photo as the server holds it (what it changes).
+function showOriginal() {
+  if (state.image === null) return;
+  const decoded = state.options.mode === "decoded";
+  const original = $("original");
+  original.src = `/api/images/${encodeURIComponent(state.image)}/${decoded ? "input" : "photo"}.png`;
+  original.alt = decoded ? `${state.name}, cropped and resized as the model sees it`
+                         : `${state.name}, ${state.size[0]}x${state.size[1]} pixels`;
+  $("original-note").textContent = decoded ? "as the model sees it" : `${state.size[0]}×${state.size[1]}`;
+  original.hidden = false;
+}
 
 async function opened(response, name) {
   const held = await response.json();
   state.image = held.id;
   state.name = name;
   showError("");
-  const original = $("original");
-  original.src = `/api/images/${encodeURIComponent(held.id)}/input.png`;
-  original.alt = `${name}, cropped and resized as the model sees it`;
-  original.hidden = false;
+  state.size = held.size;
+  showOriginal();
   loadFaders(held);
   say(`Opened ${name}; the faders start where the classifier places it.`);
   requestEdit();

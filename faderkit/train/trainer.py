@@ -1,123 +1,40 @@
-"""Training: the attribute classifier, then the Fader Network's alternating updates.
-
-Each iteration: the latent discriminator P learns to predict y from z = E(x); then E and D learn
-to rebuild x from (z, y) while making P predict the *flipped* attributes, weighted by a lambda_E
-that rises linearly from 0. The encoder runs once per iteration: P's step reads z detached, the
-autoencoder's step reuses the same graph (the paper's algorithm uses one x for both updates).
-"""
+"""The Fader Network's training run: set-up, the iteration, checkpoints, resume, and the loop."""
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import checkpoint as ckpt
-from .codes import attribute_loss, blocks, flipped_labels, logits_to_labels
-from .data import BatchStream, prepare_batch
-from .device import pick_device
-from .distributed import Dist
-from .errors import FaderkitError, brief
-from .interfaces import Attribute, AttributeDataset
-from .model import FaderModel, build_classifier, build_patch_discriminator
-from .plugins import registries
-from .recipe import Recipe, to_yaml
-from .rundir import RunDir
-from .samples import save_grid
-
-
-def open_dataset(recipe: Recipe) -> AttributeDataset:
-    d = recipe.data
-    entry = registries().datasets.get(d.name)
-    return entry.factory(d.root, image_size=d.image_size, attributes=d.attributes, **d.params)
+from .. import checkpoint as ckpt
+from ..data import BatchStream, open_dataset, prepare_batch
+from ..device import pick_device
+from ..distributed import Dist
+from ..errors import FaderkitError, brief
+from ..interfaces import Attribute
+from ..model import FaderModel, build_patch_discriminator
+from ..recipe import Recipe, as_resolved, to_yaml
+from ..rundir import RunDir
+from ..samples import save_grid
+from .adversary import LatentAdversary
+from .classifier import load_classifier, train_classifier
+from .decoded import DecodedLosses
+from .progress import progress_bar
+from .validation import score, validate
 
 
 def lambda_at(step: int, recipe: Recipe) -> float:
+    """lambda_E at ``step``: raised linearly from 0 over ``train.lambda_warmup`` steps."""
     t = recipe.train
     return t.lambda_e * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"),
-                    TimeRemainingColumn(), disable=not enabled, transient=False)
-
-
-def _finite(value: torch.Tensor, what: str, step: int, run: RunDir) -> None:
-    if not torch.isfinite(value).all():
-        last = f"{run.last} (step {ckpt.read_meta(run.last)['step']})" if run.last.exists() else "none yet"
-        raise FaderkitError(
-            f"{what} became {value.item()} at step {step}; training stopped. Last good checkpoint: {last}. "
-            "Lower train.lr or train.lambda_e, or keep train.clip_grad on"
-        )
-
-
-# ---------------------------------------------------------------- classifier
-
-@torch.no_grad()
-def accuracy(classifier, split, attrs, device, batch_size=256, limit: int | None = None) -> list[float]:
-    """Per-attribute accuracy of ``classifier`` on (the first ``limit`` images of) a split."""
-    classifier.eval()
-    n = min(len(split), limit or len(split))
-    hits = torch.zeros(len(attrs))
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size))
-        x = prepare_batch(split.images(idx.numpy()), device, flip=False)
-        pred = logits_to_labels(classifier(x), attrs).cpu()
-        hits += (pred == split.labels[idx]).float().sum(0)
-    return (hits / n).tolist()
-
-
-def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Path, progress=True, seed_offset=0):
-    """Train the attribute classifier alone and save it; returns (module, per-attribute valid accuracy)."""
-    c, attrs = recipe.classifier, dataset.attributes
-    torch.manual_seed(recipe.train.seed + 1000 + seed_offset)
-    net = build_classifier(recipe, attrs).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=c.lr, betas=(0.9, 0.999))
-    stream = BatchStream(dataset.split("train"), c.batch_size, seed=recipe.train.seed + 7 + seed_offset)
-    gen = torch.Generator().manual_seed(recipe.train.seed + 11)
-    net.train()
-    with _progress(progress) as bar:
-        task = bar.add_task("classifier", total=c.steps, stats="")
-        for step in range(c.steps):
-            images, labels = stream.batch(step)
-            x = prepare_batch(images, device, recipe.train.flip, gen)
-            loss = attribute_loss(net(x), labels.to(device), attrs)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if step % 20 == 0 or step == c.steps - 1:
-                bar.update(task, completed=step + 1, stats=f"loss {loss.item():.3f}")
-    acc = accuracy(net, dataset.split("valid"), attrs, device)
-    meta = {"kind": "classifier", "recipe": recipe.model_dump(mode="json"),
-            "attributes": [a.to_json() for a in attrs], "valid_accuracy": dict(zip([a.name for a in attrs], acc)),
-            "step": c.steps}
-    ckpt.save(out, ckpt.prefixed("classifier", net.state_dict()), meta)
-    return net, acc
-
-
-def load_classifier(path: Path, recipe: Recipe, attrs, device):
-    tensors, meta = ckpt.load(path)
-    net = build_classifier(recipe, attrs).to(device)
-    try:
-        net.load_state_dict(ckpt.unprefixed("classifier", tensors))
-    except RuntimeError as exc:
-        raise FaderkitError(f"{path} does not fit this recipe's classifier ({brief(exc)}); "
-                            "use the recipe it was trained with") from None
-    net.eval()
-    return net, meta
-
-
-# ---------------------------------------------------------------- the fader
-
-def _adam(params, recipe: Recipe) -> torch.optim.Adam:
+def _adam(params, recipe: Recipe, lr: float | None = None) -> torch.optim.Adam:
     t = recipe.train
     impl = {"auto": {}, "foreach": {"foreach": True}, "fused": {"fused": True}, "single": {"foreach": False}}[t.optimizer_impl]
-    return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, 0.999), **impl)
+    return torch.optim.Adam(params, lr=lr or t.lr, betas=(t.beta1, 0.999), **impl)
 
 
 class Trainer:
@@ -158,18 +75,21 @@ class Trainer:
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # the networks as the loop calls them: DDP-wrapped under torchrun, compiled on request
-        self.enc, self.dec, self.dis = (self._wrap(m) for m in (self.model.encoder, self.model.decoder,
-                                                                  self.model.discriminator))
+        self.enc, self.dec, dis = (self._wrap(m) for m in (self.model.encoder, self.model.decoder,
+                                                             self.model.discriminator))
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
         self.opt_ae = _adam(self.ae_params, r)
-        self.opt_dis = _adam(self.model.discriminator.parameters(), r)
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
+        self.adversary = LatentAdversary(self.model.discriminator, dis, self.attrs, t,
+                                         _adam(self.model.discriminator.parameters(), r, t.dis_lr), self.autocast)
         self.patch = build_patch_discriminator(r, self.attrs)
+        patch_w = opt_patch = None
         if self.patch is not None:
             self.patch.to(self.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
-            self.patch_w, self.opt_patch = self._wrap(self.patch), _adam(self.patch.parameters(), r)
+            patch_w, opt_patch = self._wrap(self.patch), _adam(self.patch.parameters(), r)
+        self.decoded = DecodedLosses(self.model, self.dec, self.attrs, t, self.autocast, self.patch, patch_w, opt_patch)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
         self.step, self.best = 0, None
         n = min(8, len(self.valid_split))
         self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
@@ -180,6 +100,12 @@ class Trainer:
         module = self.dist.wrap(module)
         return torch.compile(module) if self.recipe.train.compile else module
 
+    def _optimizers(self):
+        yield from (("opt_ae", self.opt_ae), ("opt_dis", self.adversary.opt))
+        if self.patch is not None:
+            yield "opt_patch", self.decoded.opt_patch
+
+    # -- checkpoints
     def _save(self, path: Path, with_optim: bool) -> None:
         tensors = ckpt.prefixed("model", self.model.state_dict())
         meta = {"kind": "fader", "recipe": self.recipe.model_dump(mode="json"),
@@ -195,6 +121,7 @@ class Trainer:
                 t, rest = ckpt.flatten_optimizer(name, opt.state_dict())
                 tensors.update(t)
                 meta[name] = rest
+            tensors.update(ckpt.prefixed("adversary", self.adversary.state_tensors()))
         ckpt.save(path, tensors, meta)
 
     def _restore(self) -> None:
@@ -212,6 +139,7 @@ class Trainer:
                 self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
             for name, opt in self._optimizers():
                 opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
+            self.adversary.load_state(ckpt.unprefixed("adversary", tensors), self.device)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
@@ -219,53 +147,44 @@ class Trainer:
         if self.main:
             self.run.truncate_metrics(self.step)
 
-    def _optimizers(self):
-        yield from (("opt_ae", self.opt_ae), ("opt_dis", self.opt_dis))
-        if self.patch is not None:
-            yield "opt_patch", self.opt_patch
-
     # -- one iteration
     def _batch(self, b: int, gen: torch.Generator):
         images, labels = self.stream.batch(b)
         x = prepare_batch(images, self.device, self.recipe.train.flip, gen, self.recipe.train.channels_last)
         return x, labels
 
+    def _batches_per_step(self) -> int:
+        t = self.recipe.train
+        fresh_dis = 1 if t.dis_replay else t.dis_steps
+        return fresh_dis + (0 if t.shared_batch else 1)
+
     def _iteration(self, gen: torch.Generator) -> dict:
         t = self.recipe.train
         lam = lambda_at(self.step, self.recipe)
-        per_step = t.dis_steps + (0 if t.shared_batch else 1)
-        x, labels = self._batch(self.step * per_step, gen)
+        first = self.step * self._batches_per_step()
+        offset = 0 if t.shared_batch else 1
+        x, labels = self._batch(first, gen)
         y = labels.to(self.device)
+
+        def fresh(k: int):
+            xk, lk = self._batch(first + k + offset, gen)
+            with torch.no_grad(), self.autocast:
+                return self.enc(xk)[-1], lk.to(self.device)
+
         with self.autocast:
             feats = self.enc(x)  # shared by the discriminator step (detached) and the autoencoder step
-        for k in range(t.dis_steps):
-            if k == 0 and t.shared_batch:
-                z, y_dis = feats[-1].detach(), y
-            else:
-                xk, lk = self._batch(self.step * per_step + k + (0 if t.shared_batch else 1), gen)
-                with torch.no_grad(), self.autocast:
-                    z, y_dis = self.enc(xk)[-1], lk.to(self.device)
-            with self.autocast:
-                loss_dis = attribute_loss(self.dis(z).float(), y_dis, self.attrs)
-            self.opt_dis.zero_grad(set_to_none=True)
-            loss_dis.backward()
-            if t.clip_grad:
-                torch.nn.utils.clip_grad_norm_(self.model.discriminator.parameters(), t.clip_grad)
-            self.opt_dis.step()
+        loss_dis = self.adversary.update((feats[-1].detach(), y) if t.shared_batch else fresh(0), fresh, gen)
 
-        extra, stats = self._decoded_losses(x, feats, labels, gen) if self._decoded_terms() else (0.0, {})
+        extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
         with self.autocast:
             recon = self.dec(feats, self.model.code(y))
-            loss_rec = F.mse_loss(recon.float(), x)
-            loss_adv = torch.zeros((), device=self.device)
-            if lam > 0:
-                target = flipped_labels(labels, self.attrs, gen).to(self.device)
-                loss_adv = attribute_loss(self._frozen(self.model.discriminator, feats[-1]), target, self.attrs)
+        loss_rec = F.mse_loss(recon.float(), x)
+        loss_adv = self.adversary.encoder_loss(feats[-1], labels, gen) if lam > 0 else torch.zeros((), device=self.device)
         loss = loss_rec + lam * loss_adv + extra
         finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
         if not self.dist.all_ok(finite, self.device):
             bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
-            _finite(torch.tensor(float("nan")), bad if not finite else "another process's loss", self.step, self.run)
+            self._stop(bad if not finite else "another process's loss")
         self.opt_ae.zero_grad(set_to_none=True)
         loss.backward()
         if t.clip_grad:
@@ -274,90 +193,12 @@ class Trainer:
         return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam,
                 **stats}
 
-    @staticmethod
-    def _frozen(net, inputs) -> torch.Tensor:
-        """net(inputs) with gradients to the inputs only (the raw module, outside DDP)."""
-        net.requires_grad_(False)
-        try:
-            return net(inputs).float()
-        finally:
-            net.requires_grad_(True)
+    def _stop(self, what: str) -> None:
+        last = f"{self.run.last} (step {ckpt.read_meta(self.run.last)['step']})" if self.run.last.exists() else "none yet"
+        raise FaderkitError(f"{what} became nan at step {self.step}; training stopped. Last good checkpoint: {last}. "
+                            "Lower train.lr or train.lambda_e, or keep train.clip_grad on")
 
-    def _decoded_terms(self) -> bool:
-        t = self.recipe.train
-        return (self.patch is not None and t.lambda_patch > 0) or t.lambda_clf > 0
-
-    def _decoded_losses(self, x, feats, labels, gen) -> tuple[torch.Tensor, dict]:
-        """The published code's optional terms on images decoded with random target attributes:
-        a patch discriminator (updated here, real vs decoded) and the frozen classifier."""
-        t = self.recipe.train
-        target = torch.stack([torch.randint(a.size, (labels.shape[0],), generator=gen) for a in self.attrs], 1)
-        with self.autocast:
-            fake = self.dec(feats, self.model.code(target.to(self.device)))
-        extra, stats = torch.zeros((), device=self.device), {}
-        if self.patch is not None and t.lambda_patch > 0:
-            with self.autocast:
-                real_logits, fake_logits = self.patch_w(x).float(), self.patch_w(fake.detach()).float()
-            loss_patch = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - t.label_smoothing))
-                          + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-            self.opt_patch.zero_grad(set_to_none=True)
-            loss_patch.backward()
-            if t.clip_grad:
-                torch.nn.utils.clip_grad_norm_(self.patch.parameters(), t.clip_grad)
-            self.opt_patch.step()
-            with self.autocast:
-                fooled = self._frozen(self.patch, fake)
-            extra = extra + t.lambda_patch * F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
-            stats["loss_patch"] = loss_patch.item()
-        if t.lambda_clf > 0:
-            with self.autocast:
-                loss_clf = attribute_loss(self.classifier(fake).float(), target.to(self.device), self.attrs)
-            extra = extra + t.lambda_clf * loss_clf
-            stats["loss_clf"] = loss_clf.item()
-        return extra, stats
-
-    # -- validation
-    @torch.no_grad()
-    def evaluate(self) -> dict:
-        """Reconstruction MSE and (with a classifier) swap accuracy on the first validation batches."""
-        m, r = self.model, self.recipe.train
-        m.eval()
-        n = min(len(self.valid_split), r.eval_batches * r.batch_size)
-        mse_sum, swap_hits, count = 0.0, torch.zeros(len(self.attrs)), 0
-        for start in range(0, n, r.batch_size):
-            idx = torch.arange(start, min(n, start + r.batch_size))
-            x = prepare_batch(self.valid_split.images(idx.numpy()), self.device, flip=False)
-            y = self.valid_split.labels[idx].to(self.device)
-            feats = m.encoder(x)
-            code = m.code(y)
-            mse_sum += F.mse_loss(m.decoder(feats, code), x, reduction="sum").item() / x[0].numel()
-            if self.classifier is not None:
-                target = flipped_labels(y, self.attrs)
-                for i, s in enumerate(blocks(self.attrs)):
-                    c = code.clone()
-                    c[:, s] = m.code(target)[:, s]
-                    pred = logits_to_labels(self.classifier(m.decoder(feats, c)), self.attrs)
-                    swap_hits[i] += (pred[:, i] == target[:, i]).float().sum().cpu()
-            count += len(idx)
-        m.train()
-        out = {"valid_mse": mse_sum / count}
-        if self.classifier is not None:
-            acc = (swap_hits / count).tolist()
-            out["valid_swap"] = dict(zip([a.name for a in self.attrs], acc))
-            out["valid_swap_mean"] = sum(acc) / len(acc)
-        return out
-
-    def _is_better(self, ev: dict) -> bool:
-        if self.recipe.train.select_by == "swap" and "valid_swap_mean" in ev:
-            score = ev["valid_swap_mean"] - ev["valid_mse"]  # ties broken by reconstruction
-        else:
-            score = -ev["valid_mse"]
-        if self.best is None or score > self.best:
-            self.best = score
-            return True
-        return False
-
-    # -- the loop
+    # -- the run
     def run_training(self) -> Path:
         r = self.recipe
         error = None
@@ -399,10 +240,10 @@ class Trainer:
 
     def _check_compatible(self, meta: dict) -> None:
         """Resuming needs the same model and data as the checkpoint; train settings may change."""
-        saved = meta.get("recipe") or {}
+        saved = as_resolved(meta.get("recipe"))  # an older checkpoint's params lack their defaults
         now = self.recipe.model_dump(mode="json")
         for section, keys in (("data", ("name", "image_size", "attributes")), ("model", None)):
-            old, new = saved.get(section) or {}, now[section]
+            old, new = _dotted(saved.get(section) or {}), _dotted(now[section])  # model.decoder.params.n_skip
             for key in keys or sorted(set(old) | set(new)):
                 if old.get(key) != new.get(key):
                     raise FaderkitError(
@@ -418,13 +259,14 @@ class Trainer:
         self.dist.barrier()
         self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
         self.classifier.requires_grad_(False)
+        self.decoded.classifier = self.classifier
 
     def _loop(self) -> None:
         t = self.recipe.train
         gen = torch.Generator()
         self.model.train()
         t0, seen, stats = time.perf_counter(), 0, {}
-        with _progress(self.progress and self.main) as bar:
+        with progress_bar(self.progress and self.main) as bar:
             task = bar.add_task("fader", total=t.steps, completed=self.step, stats="")
             while self.step < t.steps:
                 # every random draw of a step (flips, flipped targets, dropout) depends on (seed, step)
@@ -433,7 +275,7 @@ class Trainer:
                 torch.manual_seed(t.seed * 1_000_003 + self.step + 1)
                 stats = self._iteration(gen)
                 self.step += 1
-                seen += t.batch_size * (t.dis_steps + (0 if t.shared_batch else 1))  # images drawn, all processes
+                seen += t.batch_size * self._batches_per_step()  # images drawn, all processes
                 done = self.step == t.steps
                 if not self.main:
                     continue
@@ -444,8 +286,10 @@ class Trainer:
                                f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s")
                     t0, seen = time.perf_counter(), 0
                 if self.step % t.eval_every == 0 or done:
-                    ev = self.evaluate()
-                    better = self._is_better(ev)
+                    ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)
+                    better = self.best is None or score(ev, t.select_by) > self.best
+                    if better:
+                        self.best = score(ev, t.select_by)
                     self.run.log({"step": self.step, **ev, "best": better})
                     if better:
                         self._save(self.run.best, with_optim=False)
@@ -457,5 +301,12 @@ class Trainer:
                  f"best checkpoint {self.run.best}")
 
 
-def train(recipe: Recipe, run_dir, resume=False, device=None, progress=True, log=print) -> Path:
-    return Trainer(recipe, run_dir, resume, device, progress, log).run_training()
+def _dotted(section: dict, prefix: str = "") -> dict:
+    """A nested section as one level of dotted keys, so a difference is named where it is."""
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict) and value:
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out

@@ -4,6 +4,7 @@ A dataset offers this with ``render(split_name, index, values) -> uint8 (3, S, S
 of the split redrawn with ``values`` (attribute -> slider value, or value name for n-valued
 attributes), its other attributes at the image's own labels. Toy faces render any intensity in
 [0, 1], so the slider itself can be checked: does the edit move steadily along the rendered change?
+Every figure is measured for each output mode; the renders are shared.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import metrics
-from .codes import blocks, labels_to_code
-from .errors import FaderkitError
-from .imageio import to_unit
-from .interfaces import Split
+from .. import metrics
+from ..codes import blocks, labels_to_code
+from ..errors import FaderkitError
+from ..imageio import to_unit
+from ..interfaces import Split
+from ..model import OUTPUT_MODES
+from .edits import in_modes, unit
 
 GT_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: A slider step may move the edit back along the rendered change by this fraction and still count as monotone.
@@ -25,12 +28,13 @@ MONOTONE_TOLERANCE = 0.02
 
 DEFINITION = (
     "Edits against the dataset generator's render of the same identity with the edited attribute set to the target "
-    "(other attributes at the image's labels), pixels in [0, 1]. Full flips: slider 0 or 1 (n-valued attributes: the "
-    "next value), whatever --alpha is. 'unedited': the original image against that render, what doing nothing "
-    "scores. Slider: progress t(v) = <e(v) - e(0), d> / |d|^2 with d = render(1) - render(0), how far the edit has "
-    "moved along the rendered change (the render's own progress is 0 at v = 0 and 1 at v = 1); monotone: t never "
-    f"falls by more than {MONOTONE_TOLERANCE} between neighbouring values; correlation: Pearson's r between the "
-    "edit's and the render's progress over all images and values; progress error: mean |t_edit - t_render|."
+    "(other attributes at the image's labels), pixels in [0, 1], for each output mode. Full flips: slider 0 or 1 "
+    "(n-valued attributes: the next value), whatever --alpha is. 'unedited': the original image against that render, "
+    "what doing nothing scores. Slider: progress t(v) = <e(v) - e(0), d> / |d|^2 with d = render(1) - render(0), how "
+    "far the edit has moved along the rendered change (the render's own progress is 0 at v = 0 and 1 at v = 1); "
+    f"monotone: t never falls by more than {MONOTONE_TOLERANCE} between neighbouring values; correlation: Pearson's "
+    "r between the edit's and the render's progress over all images and values; progress error: mean "
+    "|t_edit - t_render|."
 )
 
 
@@ -38,16 +42,12 @@ def can_render(dataset) -> bool:
     return callable(getattr(dataset, "render", None))
 
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    return x.clamp(-1, 1).add(1).div(2)
-
-
 def _mean(xs) -> float | None:
     return round(float(np.mean(xs)), 6) if len(xs) else None
 
 
 class _Acc:
-    """Per-attribute running lists: flip figures by direction, slider figures per image."""
+    """Per-attribute running lists of one output mode: flip figures by direction, slider figures per image."""
 
     def __init__(self):
         self.flip: dict[str, dict[str, list[float]]] = {}
@@ -59,6 +59,17 @@ class _Acc:
         d["l1"].append(float(metrics.l1(edit[None], render[None])))
         d["base_psnr"].append(float(metrics.psnr(original[None], render[None])))
         d["base_l1"].append(float(metrics.l1(original[None], render[None])))
+
+    def add_slider(self, e: torch.Tensor, r: torch.Tensor, v0: int, v1: int) -> None:
+        """Edits ``e`` and renders ``r`` (B, V, 3, S, S) over the slider values."""
+        n = len(e)
+        self.l1.append(metrics.l1(e.flatten(0, 1), r.flatten(0, 1)).view(n, -1))
+        self.psnr.append(metrics.psnr(e.flatten(0, 1), r.flatten(0, 1)).view(n, -1))
+        d = (r[:, v1] - r[:, v0]).flatten(1)
+        norm = (d * d).sum(1)
+        ok = norm > 1e-8  # a face the attribute does not change at all says nothing about the slider
+        self.t_edit.append(((e - e[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
+        self.t_render.append(((r - r[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
 
     def flips(self, field: str) -> list[float]:
         return [v for d in self.flip.values() for v in d[field]]
@@ -101,7 +112,7 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
     attrs, dev = model.attributes, next(model.parameters()).device
     values = sorted({float(v) for v in values} | {0.0, 1.0})
     v0, v1 = values.index(0.0), values.index(1.0)
-    acc = {a.name: _Acc() for a in attrs}
+    acc = {mode: {a.name: _Acc() for a in attrs} for mode in OUTPUT_MODES}
     failed: dict[str, str] = {}
     own_psnr, rec_l1 = [], []
     for start in range(0, n, batch_size):
@@ -110,49 +121,51 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
         y = split.labels[torch.from_numpy(idx)].to(dev)
         feats = model.encoder(x)
         code = labels_to_code(y, attrs)
-        x01 = _unit(x).cpu()
+        rec = model.decoder(feats, code)
+        x01 = unit(x).cpu()
         own = _renders(dataset, split, idx, {})
         own_psnr += metrics.psnr(x01, own).tolist()
-        rec_l1 += metrics.l1(_unit(model.decoder(feats, code)).cpu(), own).tolist()
+        rec_l1 += metrics.l1(unit(rec).cpu(), own).tolist()
         for i, (a, s) in enumerate(zip(attrs, blocks(attrs))):
             if a.name in failed:
                 continue
-            st, src = acc[a.name], y[:, i].cpu()
+            src = y[:, i].cpu()
             try:
                 if a.binary:
-                    edits, renders = [], []
+                    edits, renders = {m: [] for m in OUTPUT_MODES}, []
                     for v in values:
                         c = code.clone()
                         c[:, s] = torch.tensor([1.0 - v, v], device=dev)
-                        edits.append(_unit(model.decoder(feats, c)).cpu())
+                        for mode, e in in_modes(x, rec, model.decoder(feats, c)).items():
+                            edits[mode].append(unit(e).cpu())
                         renders.append(_renders(dataset, split, idx, {a.name: v}))
-                    e, r = torch.stack(edits, 1), torch.stack(renders, 1)  # (B, V, 3, S, S)
-                    st.l1.append(metrics.l1(e.flatten(0, 1), r.flatten(0, 1)).view(len(idx), -1))
-                    st.psnr.append(metrics.psnr(e.flatten(0, 1), r.flatten(0, 1)).view(len(idx), -1))
-                    d = (r[:, v1] - r[:, v0]).flatten(1)
-                    norm = (d * d).sum(1)
-                    ok = norm > 1e-8  # a face the attribute does not change at all says nothing about the slider
-                    st.t_edit.append(((e - e[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
-                    st.t_render.append(((r - r[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
-                    for b in range(len(idx)):
-                        t = 1 - int(src[b])
-                        vt = v1 if t == 1 else v0
-                        st.add_flip(f"{a.values[int(src[b])]}->{a.values[t]}", e[b, vt], r[b, vt], x01[b])
+                    r = torch.stack(renders, 1)  # (B, V, 3, S, S)
+                    for mode in OUTPUT_MODES:
+                        e = torch.stack(edits[mode], 1)
+                        acc[mode][a.name].add_slider(e, r, v0, v1)
+                        for b in range(len(idx)):
+                            t = 1 - int(src[b])
+                            vt = v1 if t == 1 else v0
+                            acc[mode][a.name].add_flip(f"{a.values[int(src[b])]}->{a.values[t]}", e[b, vt], r[b, vt],
+                                                       x01[b])
                 else:
                     tgt = (y[:, i] + 1) % a.size
                     c = code.clone()
                     c[:, s] = torch.nn.functional.one_hot(tgt, a.size).float()
-                    e = _unit(model.decoder(feats, c)).cpu()
+                    e = {mode: unit(v).cpu() for mode, v in in_modes(x, rec, model.decoder(feats, c)).items()}
                     for b, k in enumerate(idx):
                         r = dataset.render(split.name, int(k), {a.name: a.values[int(tgt[b])]}).float() / 255
-                        st.add_flip(f"{a.values[int(src[b])]}->{a.values[int(tgt[b])]}", e[b], r, x01[b])
+                        key = f"{a.values[int(src[b])]}->{a.values[int(tgt[b])]}"
+                        for mode in OUTPUT_MODES:
+                            acc[mode][a.name].add_flip(key, e[mode][b], r, x01[b])
             except FaderkitError as exc:  # the generator cannot draw this attribute this way
                 failed[a.name] = str(exc)
-    per = {}
-    for a in attrs:
-        per[a.name] = {"error": failed[a.name]} if a.name in failed else acc[a.name].summary(values if a.binary else None)
-    flips = [v["flip"]["psnr"] for v in per.values() if "flip" in v and v["flip"]["psnr"] is not None]
-    return {"available": True, "images": n, "per_attribute": per,
-            "flip_psnr_mean": _mean(flips), "flip_psnr_min": round(min(flips), 6) if flips else None,
-            "render_vs_original_psnr": _mean(own_psnr), "reconstruction_vs_render_l1": _mean(rec_l1),
-            "definition": DEFINITION}
+    out = {"available": True, "images": n, "render_vs_original_psnr": _mean(own_psnr),
+           "reconstruction_vs_render_l1": _mean(rec_l1)}
+    for mode in OUTPUT_MODES:
+        per = {a.name: {"error": failed[a.name]} if a.name in failed else
+               acc[mode][a.name].summary(values if a.binary else None) for a in attrs}
+        flips = [v["flip"]["psnr"] for v in per.values() if "flip" in v and v["flip"]["psnr"] is not None]
+        out[mode] = {"per_attribute": per, "flip_psnr_mean": _mean(flips),
+                     "flip_psnr_min": round(min(flips), 6) if flips else None}
+    return out

@@ -1,0 +1,102 @@
+"""The latent probe: does a fresh classifier read the attributes from frozen latents E(x)?"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..codes import attribute_loss, logits_to_labels
+from ..imageio import to_unit
+from ..interfaces import Attribute, AttributeDataset, Split
+from .edits import batches
+
+
+@torch.no_grad()
+def encode_split(editor, split: Split, n: int, batch_size: int) -> torch.Tensor:
+    out = []
+    for idx in batches(n, batch_size):
+        x = to_unit(split.images(idx).to(editor.device))
+        out.append(editor.model.encoder(x)[-1].flatten(1).float().cpu())
+    return torch.cat(out)
+
+
+def majority_rate(train_labels: torch.Tensor, eval_labels: torch.Tensor, attrs: Sequence[Attribute]) -> list[float]:
+    """Per attribute: accuracy on ``eval_labels`` of always answering the train split's most frequent value."""
+    out = []
+    for i, a in enumerate(attrs):
+        mode = int(torch.bincount(train_labels[:, i], minlength=a.size).argmax())
+        out.append(float((eval_labels[:, i] == mode).float().mean()))
+    return out
+
+
+def train_probe(z: torch.Tensor, y: torch.Tensor, attrs: Sequence[Attribute], epochs: int = 20, hidden: int = 128,
+                seed: int = 0) -> tuple[nn.Module, dict]:
+    """A fresh MLP on frozen latents; the epoch with the best held-out accuracy (10% of ``z``) is kept."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        n = len(z)
+        perm = torch.randperm(n)
+        n_hold = n // 10 if n >= 20 else 0
+        hold, fit = perm[:n_hold], perm[n_hold:]
+        mean, std = z[fit].mean(0), z[fit].std(0).clamp_min(1e-6)
+        net = nn.Sequential(nn.Linear(z.shape[1], hidden), nn.ReLU(), nn.Dropout(0.2),
+                            nn.Linear(hidden, sum(a.size for a in attrs)))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+        zs = (z - mean) / std
+        best, best_state, bs = -1.0, None, 128
+        for epoch in range(epochs):
+            net.train()
+            order = fit[torch.randperm(len(fit))]
+            for start in range(0, len(order), bs):
+                b = order[start:start + bs]
+                loss = attribute_loss(net(zs[b]), y[b], attrs)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if n_hold:
+                net.eval()
+                with torch.no_grad():
+                    acc = float((logits_to_labels(net(zs[hold]), attrs) == y[hold]).float().mean())
+                if acc > best:
+                    best, best_state = acc, {k: v.clone() for k, v in net.state_dict().items()}
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+    probe = nn.Sequential(_Standardise(mean, std), net).eval()
+    return probe, {"train_images": len(fit), "held_out_images": int(n_hold), "epochs": epochs, "hidden": hidden}
+
+
+class _Standardise(nn.Module):
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, z):
+        return (z - self.mean) / self.std
+
+
+def probe_section(editor, train: Split, split: Split, p: dict, n: int, batch_size: int, train_limit: int,
+                  epochs: int) -> dict:
+    """The report's latent_probe: the probe's accuracy on ``split`` beside the majority rate and the run's
+    own discriminator (``p``: the main pass, with the split's latents and the discriminator's hits)."""
+    attrs = editor.attributes
+    m = min(len(train), train_limit)
+    z_train = encode_split(editor, train, m, batch_size)
+    y_train = train.labels[:m]
+    probe, info = train_probe(z_train, y_train, attrs, epochs=epochs)
+    y_eval = split.labels[:n]
+    with torch.no_grad():
+        pred = logits_to_labels(probe(p["latents"]), attrs)
+        pred_train = logits_to_labels(probe(z_train), attrs)
+    acc = (pred == y_eval).float().mean(0).tolist()
+    acc_train = (pred_train == y_train).float().mean(0).tolist()
+    maj = majority_rate(y_train, y_eval, attrs)
+    disc = (p["disc_hits"] / n).tolist()
+    per = {a.name: {"accuracy": round(acc[i], 6), "majority_rate": round(maj[i], 6),
+                    "gap": round(acc[i] - maj[i], 6), "train_accuracy": round(acc_train[i], 6),
+                    "model_discriminator_accuracy": round(disc[i], 6)} for i, a in enumerate(attrs)}
+    return {"per_attribute": per, "max_gap": round(max(v["gap"] for v in per.values()), 6),
+            "latent_dim": int(z_train.shape[1]), **info}

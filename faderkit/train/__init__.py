@@ -1,0 +1,28 @@
+"""Training: the attribute classifier, then the Fader Network's alternating updates.
+
+Each iteration: the latent discriminator P learns to predict y from z = E(x) (adversary.py); then E
+and D learn to rebuild x from (z, y) while defeating P, weighted by a lambda_E that rises linearly
+from 0 (trainer.py). The encoder runs once per iteration: P's first update reads z detached, the
+autoencoder's update reuses the same graph (the paper's algorithm uses one x for both updates).
+
+  classifier.py   the attribute classifier, trained first
+  adversary.py    the latent discriminator's updates and the encoder's adversarial term
+  decoded.py      the published code's optional losses on decoded images (patch, classifier)
+  validation.py   validation figures and best-checkpoint selection
+  trainer.py      set-up, the iteration, checkpoints, resume and the loop
+"""
+
+from __future__ import annotations
+
+from ..data import open_dataset
+from ..recipe import Recipe
+from .classifier import accuracy, load_classifier, train_classifier
+from .trainer import Trainer, lambda_at
+
+
+def train(recipe: Recipe, run_dir, resume=False, device=None, progress=True, log=print):
+    """Train ``recipe`` into ``run_dir``; returns the path of the best checkpoint."""
+    return Trainer(recipe, run_dir, resume, device, progress, log).run_training()
+
+
+__all__ = ["Trainer", "train", "train_classifier", "load_classifier", "accuracy", "open_dataset", "lambda_at"]
