@@ -9,7 +9,8 @@ at CelebA's native 178x218, then moves the Smiling fader --moves times, one move
 preview is shown, each to a new value. A move is timed in the page, from the fader's input event
 to the new preview decoded and on screen (the page's `faderkit:preview` event). Beside it, the
 server's own parts (its Server-Timing header: waiting for the model thread, the model, PNG encoding);
-the rest is HTTP, the browser's PNG decoding and the page.
+the rest is HTTP, the browser's PNG decoding and the page. --mode picks the page's output mode
+(residual, edit's default: the whole 178x218 photo changed; decoded: the model's square).
 
 Load: --clients threads, each a keep-alive HTTP client, upload a face, then post edits with random
 fader values as fast as answers come, for --duration seconds (every 25th request uploads a new face,
@@ -120,7 +121,7 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
-def browser_latency(url: str, face: Path, moves: int, chromium: str) -> dict:
+def browser_latency(url: str, face: Path, moves: int, chromium: str, mode: str) -> dict:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -129,6 +130,7 @@ def browser_latency(url: str, face: Path, moves: int, chromium: str) -> dict:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
             page.wait_for_selector("body[data-ready=true]")
+            page.check(f"#option-mode input[value={mode}]")
             page.set_input_files("#file", str(face))
             page.wait_for_function("() => document.getElementById('edit').dataset.serial", timeout=120_000)
             # 5 warm-up moves, then the timed ones: each to a value not shown just before
@@ -152,8 +154,9 @@ def browser_latency(url: str, face: Path, moves: int, chromium: str) -> dict:
 class LoadClient(threading.Thread):
     """One keep-alive client: upload a face, then post edits with random values until ``stop_at``."""
 
-    def __init__(self, url: str, faces: list[Path], names: list[str], seed: int, stop_at: float):
+    def __init__(self, url: str, faces: list[Path], names: list[str], seed: int, stop_at: float, mode: str):
         super().__init__(daemon=True)
+        self.mode = mode
         self.netloc, self.faces, self.names = urlsplit(url).netloc, faces, names
         self.rng, self.stop_at = random.Random(seed), stop_at
         self.latencies, self.errors, self.uploads = [], [], 0
@@ -182,7 +185,7 @@ class LoadClient(threading.Thread):
                     image = self._upload(conn)
                 values = {name: round(self.rng.uniform(-1, 2), 2) for name in self.names}
                 t0 = time.perf_counter()
-                status, body = self._request(conn, "POST", "/api/edit", json.dumps({"image": image, "values": values}),
+                status, body = self._request(conn, "POST", "/api/edit", json.dumps({"image": image, "values": values, "options": {"mode": self.mode}}),
                                              "application/json")
                 self.latencies.append(1000 * (time.perf_counter() - t0))
                 if status != 200 or not body.startswith(b"\x89PNG"):
@@ -193,11 +196,11 @@ class LoadClient(threading.Thread):
             conn.close()
 
 
-def load_test(server: Server, faces: list[Path], clients: int, duration: float, warmup_s: float) -> dict:
+def load_test(server: Server, faces: list[Path], clients: int, duration: float, warmup_s: float, mode: str) -> dict:
     names = list(common.ATTRIBUTES)
     start = time.monotonic()
     stop_at = start + duration
-    threads = [LoadClient(server.url, faces, names, seed, stop_at) for seed in range(clients)]
+    threads = [LoadClient(server.url, faces, names, seed, stop_at, mode) for seed in range(clients)]
     for t in threads:
         t.start()
     samples = []  # (seconds since start, RSS MiB)
@@ -230,6 +233,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup-s", type=float, default=10, help="seconds of load before the RSS baseline")
     ap.add_argument("--chromium", default=os.environ.get("FADERKIT_CHROMIUM") or shutil.which("chromium")
                     or shutil.which("chromium-browser"), help="the browser to drive [default: chromium on PATH]")
+    ap.add_argument("--mode", default="residual", choices=["residual", "decoded"],
+                    help="the page's output mode (default: residual, edit's default)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 moves, 2 clients for 5 s")
     common.add_common_args(ap)
     args = ap.parse_args(argv)
@@ -247,9 +252,9 @@ def main(argv=None) -> int:
             server = Server(ckpt, args.threads)
             try:
                 print(f"{size} px: {args.moves} fader moves in Chromium ...", file=sys.stderr, flush=True)
-                lat = browser_latency(server.url, faces[0], args.moves, args.chromium)
+                lat = browser_latency(server.url, faces[0], args.moves, args.chromium, args.mode)
                 print(f"{size} px: {args.clients} clients for {args.duration:g} s ...", file=sys.stderr, flush=True)
-                load = load_test(server, faces, args.clients, args.duration, args.warmup_s)
+                load = load_test(server, faces, args.clients, args.duration, args.warmup_s, args.mode)
             finally:
                 server.stop()
             results[size] = {"model": info, "latency": lat, "load": load}
@@ -257,7 +262,7 @@ def main(argv=None) -> int:
             rows.append([f"{size} px", "move -> preview (Chromium)", f"{lat['median_ms']:.1f} ms",
                          f"{lat['p95_ms']:.1f} ms", f"<= {target} ms" if target else "-",
                          ("met" if lat["p95_ms"] <= target else "NOT MET") if target else "-"])
-            for part, what in (("model", "model (Editor.edit_tensor)"), ("png", "PNG encoding"), ("queue", "queue")):
+            for part, what in (("model", "model (the edit; residual: + paste)"), ("png", "PNG encoding"), ("queue", "queue")):
                 rows.append(["", f"  of which server: {what}", common.fmt(lat[f"server_{part}_median_ms"]), "-", "-",
                              "-"])
             rows.append(["", f"{args.clients} clients x {args.duration:g} s: requests (errors)",
@@ -271,12 +276,12 @@ def main(argv=None) -> int:
                          "met" if growth is not None and growth <= TARGET_RSS_GROWTH else "NOT MET"])
 
     notes = [f"published architecture (layers per size {dict((s, common.LAYERS[s]) for s in args.sizes)}), random "
-             f"weights, {len(common.ATTRIBUTES)} attributes; server threads {args.threads}; {args.moves} timed moves "
+             f"weights, {len(common.ATTRIBUTES)} attributes; output mode {args.mode}; server threads {args.threads}; {args.moves} timed moves "
              "after 5 warm-up moves; load: RSS baseline after "
              f"{args.warmup_s:g} s; every 25th request of a client uploads a new face"]
     common.print_table("faderkit serve: fader move to preview, and load", ["size", "figure", "median / value", "p95",
                                                                            "target", "met"], rows, notes, left=2)
-    common.write_json(args.json, {"benchmark": "serve_latency", "environment": common.environment("cpu", args.threads),
+    common.write_json(args.json, {"benchmark": "serve_latency", "environment": common.environment("cpu", args.threads), "mode": args.mode,
                                   "results": {str(k): v for k, v in results.items()}})
     return 0
 
