@@ -36,8 +36,9 @@ import common
 TARGET_IN_PROCESS_MS, TARGET_CLI_S = 100, 4.0
 
 
-def make_checkpoint(path: Path, arch: str, seed: int = 0) -> dict:
-    """A random-weight 256 px fader + classifier checkpoint, metadata as Trainer._save writes it."""
+def make_checkpoint(path: Path, arch: str, seed: int = 0, size: int = 256) -> dict:
+    """A random-weight fader + classifier checkpoint (``size`` px; 256 by default), metadata as
+    Trainer._save writes it."""
     import torch
 
     from faderkit import checkpoint as ckpt
@@ -46,7 +47,7 @@ def make_checkpoint(path: Path, arch: str, seed: int = 0) -> dict:
     from faderkit.recipe import read_yaml, validate
     from faderkit_plugins.celeba.dataset import CelebA
 
-    raw = common.paper_recipe_dict(common.DATA / "bench-toyfaces", 256, 6)
+    raw = common.paper_recipe_dict(common.DATA / "bench-toyfaces", size, common.LAYERS[size])
     if arch == "paper":
         paper = read_yaml(common.REPO / "recipes" / "celeba_256_paper.yaml")
         raw["model"], raw["classifier"] = paper["model"], paper["classifier"]
@@ -56,7 +57,7 @@ def make_checkpoint(path: Path, arch: str, seed: int = 0) -> dict:
     model, classifier = FaderModel.build(recipe, attrs), build_classifier(recipe, attrs)
     tensors = {**ckpt.prefixed("model", model.state_dict()), **ckpt.prefixed("classifier", classifier.state_dict())}
     meta = {"kind": "fader", "recipe": recipe.model_dump(mode="json"), "attributes": [a.to_json() for a in attrs],
-            "step": 0, "best": None, "image_size": 256,
+            "step": 0, "best": None, "image_size": size,
             "preprocess": {"native_size": CelebA.native_size, "crop_box": CelebA.crop_box}, "has_classifier": True}
     ckpt.save(path, tensors, meta)
     params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

@@ -181,6 +181,50 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
 
 
 @cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default serves this machine only; 0.0.0.0 opens it to your network.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port; the URL is printed).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads for torch [default: torch's choice]; on a machine busy with other work, 1 is "
+                   "often faster.")
+@click.option("--fader-range", default="-1:2", show_default=True, metavar="MIN:MAX",
+              help="The faders' span: 0 absent, 1 present, beyond extrapolates.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="The dataset whose test images the page offers [default: the root in the checkpoint's recipe].")
+@click.option("--no-test-images", is_flag=True, help="Offer no test images from the dataset.")
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(0.01, 1024),
+              help="Largest upload accepted, in MB.")
+@click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(0.001, 1000),
+              help="Largest image accepted, in millions of pixels (decompression bombs are refused from the header).")
+@click.option("--max-side", default=1024, show_default=True, type=click.IntRange(64, 8192),
+              help="A larger photo is held downscaled so that its longer side is this many pixels, keeping the "
+                   "residual preview (the whole photo) live; for a full-size edit use faderkit edit.")
+def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_test_images, max_upload_mb,
+          max_megapixels, max_side):
+    """Open the mixing console for CHECKPOINT: a local web page with one fader per attribute.
+
+    Drop in an image (or pick one of the dataset's test images); the faders start where the model's
+    classifier places the image, and the edit follows them live, in either output mode of faderkit
+    edit (residual: the whole photo, changed where the model sees it; decoded: the model's own
+    square). Nothing is written to disk but what you download. Needs the serve extra: pip install 'faderkit[serve]'.
+
+    \b
+      faderkit serve runs/quickstart/best.safetensors          # then open http://127.0.0.1:8000/
+    """
+    from .serve import serve as run_server
+    from .serve.console import parse_range
+
+    span = parse_range(fader_range)
+    run_server(checkpoint, host, port, device=device, threads=threads, data_root=data_root, test_images=not no_test_images,
+               fader_range=span, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
+               max_side=max_side, log=lambda m: click.echo(m, err=True),
+               ready=lambda url: click.echo(f"faderkit console: {url}  (Ctrl-C to stop)"))
+
+
+@cli.command()
 @click.option("--params", "params_of", metavar="[NAME]", is_flag=False, flag_value="*",
               help="List the params (type, default, description) of every component, or of those named NAME "
                    "(a shell pattern, e.g. paper or toy*).")

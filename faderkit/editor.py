@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from . import checkpoint as ckpt
-from .codes import apply_settings, labels_to_code, logits_to_labels
+from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
 from .compose import paste_change
 from .device import pick_device
 from .errors import FaderkitError, brief
@@ -81,21 +81,42 @@ class Editor:
                                 + ", ".join(a.name for a in self.attributes))
         return logits_to_labels(self.classifier(x), self.attributes)
 
-    def _base_code(self, x: torch.Tensor, settings: Mapping) -> torch.Tensor:
-        """The code of the image as it is: its inferred labels (or zeros when every attribute is set)."""
+    @torch.no_grad()
+    def soft_values(self, images: torch.Tensor) -> list[dict[str, float | str]]:
+        """What the classifier sees in uint8 images (B, 3, S, S), as slider settings, one dict per image:
+        a binary attribute's probability of being present (a value in [0, 1]), an n-valued one's most
+        likely value. The starting point of the faders of ``faderkit serve``."""
+        if self.classifier is None:
+            self.infer(images)  # the one-line error naming the attributes to set
+        code = logits_to_code(self.classifier(to_unit(images.to(self.device))), self.attributes).cpu()
+        out = []
+        for row in code:
+            values, start = {}, 0
+            for a in self.attributes:
+                block = row[start:start + a.size]
+                values[a.name] = float(block[1]) if a.binary else a.values[int(block.argmax())]
+                start += a.size
+            out.append(values)
+        return out
+
+    def _base_code(self, x: torch.Tensor, settings: Mapping, own: bool = True) -> torch.Tensor:
+        """The code of the image as it is: its inferred labels (or zeros when every attribute is set
+        and either there is no classifier or ``own`` is false: the image's own code is not needed)."""
         names = {a.name for a in self.attributes}
-        if self.classifier is None and set(settings) >= names:
+        if set(settings) >= names and (self.classifier is None or not own):
             return torch.zeros(x.shape[0], sum(a.size for a in self.attributes), device=self.device)
         return labels_to_code(self.infer(x), self.attributes)
 
     # -- editing
     @torch.no_grad()
-    def _decode(self, x: torch.Tensor, settings: Mapping, values=None, attribute: str | None = None):
-        """(D(z, y), [D(z, y') for each value]) for float images x; y: the image's own code."""
+    def _decode(self, x: torch.Tensor, settings: Mapping, values=None, attribute: str | None = None,
+                own: bool = True):
+        """(D(z, y), [D(z, y') for each value]) for float images x; y: the image's own code.
+        ``own=False``: D(z, y) is not needed (a decoded edit) and comes back as None."""
         feats = self.model.encoder(x)
-        base = self._base_code(x, settings)
+        base = self._base_code(x, settings, own)
         target = apply_settings(base, self.attributes, settings)
-        recon = self.model.decoder(feats, base)
+        recon = self.model.decoder(feats, base) if own else None
         if attribute is None:
             return recon, [self.model.decoder(feats, target)]
         return recon, [self.model.decoder(feats, apply_settings(target, self.attributes, {attribute: v}))
@@ -108,7 +129,7 @@ class Editor:
         unset attributes keep their inferred values."""
         mode = check_mode(mode)
         x = to_unit(images.to(self.device))
-        recon, (out,) = self._decode(x, settings)
+        recon, (out,) = self._decode(x, settings, own=mode != "decoded")
         return to_uint8(edited(x, recon, out, mode)).cpu()
 
     @torch.no_grad()

@@ -55,3 +55,15 @@ def trained_run(toy_root, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "tiny"
     train(validate(tiny_recipe(toy_root)), run, progress=False, log=lambda m: None)
     return run
+
+
+@pytest.fixture(scope="session")
+def flower_run(tmp_path_factory):
+    """A tiny categorical colour fader on 40 toy flowers: (best checkpoint, dataset root)."""
+    from faderkit.train import train
+
+    root = generated(tmp_path_factory, "toyflowers", 40)
+    raw = tiny_recipe(root)
+    raw["data"] = {"name": "toyflowers", "root": str(root), "image_size": 32, "params": {"color_mode": "categorical"}}
+    best = train(validate(raw), tmp_path_factory.mktemp("flower-run") / "run", progress=False, log=lambda m: None)
+    return best, root

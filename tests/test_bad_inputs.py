@@ -437,6 +437,25 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
                    w.recipe(name="toyfaces"),
                    ["train", str(w.recipe_path), "--run-dir", str(w.run), "--resume", "--quiet"])[2],
         r"is not a fader training checkpoint \(kind 'fader', step -3\)"),
+    # serve: every refusal comes before the server starts (none of these may ever listen)
+    "serve: checkpoint not found": (lambda w: ["serve", str(w.root / "none.safetensors"), "--port", "0"],
+                                    r"checkpoint not found"),
+    "serve: a classifier checkpoint": (lambda w: ["serve", str(w.run / "classifier.safetensors"), "--port", "0"],
+                                       r"not a trained fader model"),
+    "serve: malformed --fader-range": (lambda w: ["serve", str(w.ckpt), "--fader-range", "-1..2"],
+                                       r"--fader-range '-1\.\.2': expected MIN:MAX"),
+    "serve: --fader-range without 1 (present)": (lambda w: ["serve", str(w.ckpt), "--fader-range", "-1:0.5"],
+                                                 r"so that 0 \(absent\) and 1 \(present\) are on the fader"),
+    "serve: --data-root not a folder": (lambda w: ["serve", str(w.ckpt), "--port", "0", "--data-root",
+                                                   str(w.root / "nowhere")], r"--data-root .* is not a folder"),
+    "serve: port already in use": (lambda w: ["serve", str(w.ckpt), "--port", str(_busy_port())],
+                                   r"port \d+ on 127\.0\.0\.1 is already in use .* --port 0 for any free port"),
+    "serve: port out of range": (lambda w: ["serve", str(w.ckpt), "--port", "70000"],
+                                 r"70000 is not in the range 0<=x<=65535"),
+    "serve: zero upload limit": (lambda w: ["serve", str(w.ckpt), "--max-upload-mb", "0"],
+                                 r"--max-upload-mb.*0\.01<=x<=1024"),
+    "serve: --max-side below the smallest preview": (lambda w: ["serve", str(w.ckpt), "--max-side", "10"],
+                                                     r"--max-side.*64<=x<=8192"),
 }
 
 
@@ -448,6 +467,18 @@ def _to_csv(root: Path, sep: str, blank: tuple[int, int] | None = None) -> None:
         rows[blank[0] - 1][blank[1]] = ""
     (root / "list_attr_celeba.csv").write_text("\n".join(sep.join(r) for r in rows) + "\n")
     (root / "list_attr_celeba.txt").unlink()
+
+
+def _busy_port() -> int:
+    """A localhost port held open (listening) until the case ends."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    _held.append(sock.detach())  # closed by _release_locks
+    return port
 
 
 def _drop_a_caption(root: Path) -> None:
