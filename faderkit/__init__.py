@@ -1,12 +1,13 @@
 """faderkit: attribute editing with Fader Networks (Lample et al., 2017).
 
-Plugins write ``from faderkit import hookimpl, Entry``. Users write
+Plugins write ``from faderkit import hookimpl, Entry, Params``. Users write
 ``faderkit.load("run/best.safetensors").edit(image, Smiling=0.8)``.
 """
 
 import pluggy
 
 from .errors import FaderkitError
+from .params import Params
 from .registry import Entry
 
 __version__ = "0.1.0"
@@ -21,4 +22,4 @@ def load(checkpoint, device: str = "cpu"):
     return Editor.load(checkpoint, device=device)
 
 
-__all__ = ["hookimpl", "Entry", "FaderkitError", "load", "__version__"]
+__all__ = ["hookimpl", "Entry", "Params", "FaderkitError", "load", "__version__"]

@@ -13,8 +13,8 @@ from .plugins import registries
 def open_dataset(recipe) -> AttributeDataset:
     """The dataset a recipe names, built through the registry with its root, size, attributes and params."""
     d = recipe.data
-    return registries().datasets.get(d.name).factory(d.root, image_size=d.image_size, attributes=d.attributes,
-                                                       **d.params)
+    return registries().datasets.create(d.name, d.root, image_size=d.image_size, attributes=d.attributes,
+                                        params=d.params)
 
 
 class BatchStream:

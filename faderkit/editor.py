@@ -125,8 +125,7 @@ class Editor:
         """
         mode = check_mode(mode)
         photo = self.open(image)
-        x = to_tensor(crop_resize(photo, self.image_size, self.preprocess.get("native_size"),
-                                  self.preprocess.get("crop_box")))
+        x = self.prepare(photo)
         if mode == "decoded":
             out = self.edit_tensor(x, settings, mode)[0]
             return Image.fromarray(out.permute(1, 2, 0).numpy())
@@ -150,7 +149,7 @@ def check_fader_meta(meta: dict, path) -> tuple:
         return FaderkitError(f"{path}: its metadata {what}; it was not written by faderkit train")
     if not isinstance(meta.get("recipe"), dict):
         raise bad("has no recipe")
-    recipe = validate(meta["recipe"], f"embedded in {path}")
+    recipe = validate(meta["recipe"], f"embedded in {path}", stored=True)
     raw = meta.get("attributes")
     if not isinstance(raw, list) or not raw or not all(
             isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("values"), list)

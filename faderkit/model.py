@@ -16,8 +16,8 @@ from .recipe import Component, Recipe
 
 def _create(kind: str, component: Component, arch: ArchSpec, expected: type):
     try:
-        module = registries()[kind].create(component.name, arch, **component.params)
-    except TypeError as exc:  # a misspelled param reaches the factory as an unexpected keyword
+        module = registries()[kind].create(component.name, arch, params=component.params)
+    except TypeError as exc:  # a component without a params model: a misspelled param is an unexpected keyword
         raise FaderkitError(f"{kind} '{component.name}': bad params {component.params}: {exc}") from None
     if not isinstance(module, expected):
         raise FaderkitError(f"{kind} '{component.name}' built a {type(module).__name__}, not a {expected.__name__}")

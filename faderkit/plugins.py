@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import pluggy
+from pydantic import BaseModel
 
 from . import hookspecs
 from .errors import FaderkitError
@@ -68,7 +69,11 @@ def collect(pm: pluggy.PluginManager) -> Registries:
             for entry in impl.function() or []:
                 if not isinstance(entry, Entry):
                     raise FaderkitError(f"plugin '{plugin_name}' returned {entry!r} from {hook_name}; expected faderkit.Entry")
-                entry = Entry(entry.name, entry.factory, entry.summary, plugin_name)
+                model = entry.params
+                if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+                    raise FaderkitError(f"plugin '{plugin_name}' gave {kind} '{entry.name}' params={entry.params!r}; "
+                                        "expected a pydantic model class (a faderkit.Params subclass)")
+                entry = replace(entry, plugin=plugin_name)
                 reg.add(entry)
                 regs.plugins.setdefault(plugin_name, []).append((kind, entry.name))
         regs.by_kind[kind] = reg

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import FaderkitError
+from .params import problems, resolve_components
 
 
 class Strict(BaseModel):
@@ -51,7 +52,9 @@ class ModelSection(Strict):
     max_fm: int = Field(512, ge=1, description="cap on feature maps (paper: 512)")
     encoder: Component = Component(name="paper")
     decoder: Component = Component(name="paper")
-    discriminator: Component = Component(name="latent")
+    discriminator: Component = Field(
+        Component(name="mlp"), description="latent discriminator (paper: latent; default: mlp, which standardises z "
+        "per dimension and hides the attributes far better, see docs/quality.md)")
     patch_discriminator: Component | None = Field(
         None, description="optional image discriminator on decoded images (published code); weight train.lambda_patch")
 
@@ -64,14 +67,15 @@ class TrainSection(Strict):
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
     adv_objective: Literal["paper", "confusion"] = Field(
-        "paper", description="the encoder's adversarial term: paper = the discriminator's cross-entropy against the "
+        "confusion", description="the encoder's adversarial term: paper = the discriminator's cross-entropy against the "
         "flipped attributes (Lample et al.; n-valued: a random other value); confusion = against the uniform "
         "distribution (Tzeng et al. 2015), which an encoder cannot meet by encoding the attribute inverted")
-    dis_steps: int = Field(1, ge=1, le=100, description="latent-discriminator updates per autoencoder update")
+    dis_steps: int = Field(5, ge=1, le=100, description="latent-discriminator updates per autoencoder update "
+                           "(paper: 1)")
     dis_lr: float | None = Field(None, gt=0, le=1, description="the latent discriminator's learning rate "
                                  "[default: train.lr]")
-    dis_replay: int = Field(0, ge=0, le=1000, description="latents of this many recent iterations kept for the "
-                            "discriminator's updates after the first (no encoder pass); 0: each encodes a new batch")
+    dis_replay: int = Field(8, ge=0, le=1000, description="latents of this many recent iterations kept for the "
+                            "discriminator's updates after the first (no encoder pass); 0: each encodes a new batch (paper)")
     shared_batch: bool = Field(True, description="the first discriminator update reuses the autoencoder's batch and "
                                "encoder pass (paper's algorithm); false: its own batch (published code), slower")
     lambda_patch: float = Field(0.0, ge=0, description="weight of the patch discriminator's loss (needs model.patch_discriminator)")
@@ -135,16 +139,19 @@ class Recipe(Strict):
         return self
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        parts.append(f"{loc}: {msg}" if loc else msg)
+#: Where a recipe names a registered component: (the section holding its ``name`` and ``params``, its kind).
+COMPONENTS = (
+    ("data", "dataset"),
+    ("model.encoder", "encoder"),
+    ("model.decoder", "decoder"),
+    ("model.discriminator", "discriminator"),
+    ("model.patch_discriminator", "image_discriminator"),
+    ("classifier", "classifier"),
+)
+
+
+def _format_error(found: list[tuple[tuple, str]], source: str) -> str:
+    parts = [f"{'.'.join(str(p) for p in loc)}: {msg}" if loc else msg for loc, msg in found]
     return f"invalid recipe {source}: " + "; ".join(parts)
 
 
@@ -208,11 +215,30 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
-def validate(raw: dict, source: str = "") -> Recipe:
+def validate(raw: dict, source: str = "", stored: bool = False) -> Recipe:
+    """A recipe from its raw mapping, with every component's params checked and their defaults filled in.
+
+    ``stored``: the recipe embedded in a checkpoint, resolved as far as the installed plugins allow
+    (see :func:`faderkit.params.resolve_components`), so a checkpoint still loads without the
+    plugin of a dataset it does not need.
+    """
     try:
-        return Recipe.model_validate(raw)
+        recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise FaderkitError(_format_error(exc, source)) from None
+        raise FaderkitError(_format_error(problems(exc), source)) from None
+    found = resolve_components(recipe, COMPONENTS, stored=stored)
+    if found:
+        raise FaderkitError(_format_error(found, source))
+    return recipe
+
+
+def as_resolved(raw) -> dict:
+    """A stored recipe (a checkpoint's) as it resolves today, params with their defaults, for comparing
+    with a current recipe; as stored when it no longer validates at all."""
+    try:
+        return validate(raw, stored=True).model_dump(mode="json")
+    except FaderkitError:
+        return raw if isinstance(raw, dict) else {}
 
 
 def _with_defaults(raw: dict) -> dict:

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from .errors import FaderkitError
+from .params import resolve
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """What a plugin registers: a name, the factory that builds it, and one line saying what it is."""
+    """What a plugin registers: a name, the factory that builds it, one line saying what it is, and
+    (optionally) the pydantic model of its params (see :mod:`faderkit.params`)."""
 
     name: str
     factory: Callable[..., T]
     summary: str = ""
     plugin: str = "?"
+    params: type[BaseModel] | None = None
 
 
 class Registry(Generic[T]):
@@ -47,8 +53,16 @@ class Registry(Generic[T]):
             choices = ", ".join(self.list()) or "none registered"
             raise FaderkitError(f"unknown {self.kind} '{name}'; choose one of: {choices}") from None
 
-    def create(self, name: str, *args: Any, **kwargs: Any) -> T:
-        return self.get(name).factory(*args, **kwargs)
+    def create(self, name: str, *args: Any, params: Mapping[str, Any] | None = None, **kwargs: Any) -> T:
+        """``factory(*args, **kwargs, **params)``. ``params`` (a recipe's) are checked first against the
+        entry's params model, defaults filled in, and so are keywords named like one of its params;
+        the other arguments (the caller's own, such as ``arch`` or a dataset's ``image_size``) are
+        passed as they are."""
+        entry = self.get(name)
+        params = dict(params or {})
+        if entry.params is not None:
+            params.update({k: kwargs.pop(k) for k in list(kwargs) if k in entry.params.model_fields})
+        return entry.factory(*args, **kwargs, **resolve(self.kind, entry, params))
 
     def entries(self) -> Iterable[Entry[T]]:
         return (self._entries[n] for n in self.list())

@@ -272,7 +272,22 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
     "recipe: unknown dataset": (lambda w: (w.recipe(name="celebb"), w.train())[1], r"celebb.*celeba"),
     "recipe: unknown encoder": (lambda w: (w.recipe(model__encoder={"name": "resnet"}), w.train())[1], r"resnet.*paper"),
     "recipe: unknown dataset parameter": (lambda w: (w.recipe(data__params={"colour": 1}), w.train())[1],
-                                          r"unknown parameter\(s\) colour"),
+                                          r"data\.params\.colour: unknown key \(accepted: cache_dir, unreadable\)"),
+    "recipe: misspelled decoder param, before any data is made": (
+        lambda w: (w.recipe(name="toyfaces", data__root=str(w.root / "fresh"), model__decoder={
+            "name": "paper", "params": {"upsampel": "nearest"}}), w.train())[1],
+        r"model\.decoder\.params\.upsampel: unknown key \(accepted: upsample, norm, dropout, n_skip\)"),
+    "recipe: a decoder variant that does not exist": (
+        lambda w: (w.recipe(model__decoder={"name": "paper", "params": {"upsample": "bicubic"}}), w.train())[1],
+        r"model\.decoder\.params\.upsample: 'bicubic' is not a choice; choose one of: deconv, nearest, pixelshuffle"),
+    "recipe: true for a whole-number param": (
+        lambda w: (w.recipe(name="toyfaces", data__params={"count": True}), w.train())[1],
+        r"data\.params\.count: expected int >= 10, got true"),
+    "recipe: params not a mapping": (lambda w: (w.recipe(classifier__params=[1, 2]), w.train())[1],
+                                     r"classifier\.params: Input should be a valid dictionary"),
+    "recipe: a bad patch discriminator param": (
+        lambda w: (w.recipe(model__patch_discriminator={"name": "patch", "params": {"init_fm": 0.5}}), w.train())[1],
+        r"model\.patch_discriminator\.params\.init_fm: expected int in \[1, 65536\], got 0\.5"),
     "recipe: --set unknown key": (lambda w: (w.recipe(), w.train("--set", "train.foo=1"))[1], r"train\.foo: unknown key"),
     "recipe: --set malformed": (lambda w: (w.recipe(), w.train("--set", "train.steps"))[1], r"malformed --set"),
     "recipe: --set into a value": (lambda w: (w.recipe(), w.train("--set", "train.steps.x=1"))[1], r"'steps' is a value"),
@@ -382,7 +397,8 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
     "recipe: absurd learning rate": (lambda w: (w.recipe(train__lr=1e300), w.train())[1], r"train\.lr: .*less than or equal to 1"),
     "recipe: a discriminator of width 0": (lambda w: (w.recipe(model__discriminator={"name": "latent",
                                                                                    "params": {"hid_dim": 0}}),
-                                                      w.train())[1], r"hid_dim must be a whole number from 1"),
+                                                      w.train())[1],
+                                          r"model\.discriminator\.params\.hid_dim: expected int in \[1, 65536\], got 0"),
     "recipe: nested too deeply": (lambda w: (w.recipe("data: " + "[" * 3000 + "]" * 3000 + "\n"), w.train())[1],
                                   r"nested too deeply"),
     "recipe: NUL in the data root": (lambda w: (w.recipe(data__root="/tmp/a\0b"), w.train())[1], r"NUL"),
@@ -461,6 +477,10 @@ API_CASES: dict[str, tuple[Callable[[Workspace], Callable], str]] = {
     "api recipe: unknown key": (lambda w: call(load_recipe, w.recipe(trainng={})), r"trainng: unknown key"),
     "api recipe: YAML syntax error": (lambda w: call(load_recipe, w.recipe("train: {steps: 3\n")), r"line \d+"),
     "api recipe: wrong type": (lambda w: call(load_recipe, w.recipe(train__steps=[1])), r"train\.steps"),
+    "api recipe: a dropout of 1": (lambda w: call(load_recipe, w.recipe(model__discriminator={
+        "name": "latent", "params": {"dropout": 1}})), r"model\.discriminator\.params\.dropout: expected float in \[0, 1\), got 1"),
+    "api dataset: a misspelled param": (lambda w: call(_celeba, w.data, unreadble="skip"),
+                                        r"dataset 'celeba': params\.unreadble: unknown key"),
     "api data: short attribute line": (lambda w: (edit_lines(w.data / "list_attr_celeba.txt",
                                                              lambda ls: ls[:3] + [ls[3].split()[0]] + ls[4:]),
                                                   call(_celeba, w.data))[1], r"line 4: expected a file name"),
@@ -488,10 +508,10 @@ API_CASES: dict[str, tuple[Callable[[Workspace], Callable], str]] = {
 }
 
 
-def _celeba(root: Path):
+def _celeba(root: Path, **params):
     from faderkit.plugins import registries
 
-    return registries().datasets.get("celeba").factory(root, image_size=32)
+    return registries().datasets.create("celeba", root, image_size=32, params=params)
 
 
 # ---------------------------------------------------------------- odd but usable images

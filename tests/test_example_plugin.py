@@ -85,8 +85,8 @@ def test_its_dataset_honours_the_interface(stripes_module, tmp_path):
     x = ds.split("train").images(np.arange(16)).float()
     col_var, row_var = x.var(2).mean((1, 2)), x.var(3).mean((1, 2))  # vertical stripes vary along rows
     assert ((col_var < row_var) == vertical).all()
-    with pytest.raises(FaderkitError, match="unknown parameter.*colour"):
-        registries().datasets.create("stripes", tmp_path / "s", colour=1)
+    with pytest.raises(FaderkitError, match=r"dataset 'stripes': params\.colour: unknown key \(accepted: count, seed\)"):
+        registries().datasets.create("stripes", tmp_path / "s", params={"colour": 1})
 
 
 def test_trains_a_few_steps_with_it(stripes_module, tmp_path):

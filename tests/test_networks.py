@@ -95,3 +95,34 @@ def test_image_discriminators(name):
     assert logits.shape[0] == 2 and torch.isfinite(logits).all()
     logits.mean().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["mlp", "latent"])
+def test_a_standardised_discriminator_reads_a_shrunk_dimension_as_well_as_any(name):
+    """The lever that hides the attributes: with input_norm, scaling one latent dimension down (the
+    encoder's way of hiding an attribute from a discriminator that reads raw z) changes nothing."""
+    torch.manual_seed(0)
+    spec = arch().with_latent((8, 2, 2))
+    net = registries()["discriminator"].create(name, spec, params={"input_norm": True})
+    raw = registries()["discriminator"].create(name, spec, params={"input_norm": False})
+    raw.load_state_dict(net.state_dict(), strict=False)
+    z = torch.randn(256, 8, 2, 2)
+    shrunk = z.clone()
+    shrunk[:, 3] *= 0.05  # variance 2.5e-3, well above the standardisation's eps (1e-5)
+    for model, inputs in ((net, z), (net, shrunk)):  # running statistics from each input's own batches
+        model.train()
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average: exact statistics of what it saw
+        with torch.no_grad():
+            model(inputs)
+        model.eval()
+        with torch.no_grad():
+            out = model(inputs)
+        if inputs is z:
+            first = out
+    assert torch.allclose(first, out, atol=1e-3)
+    raw.eval()
+    with torch.no_grad():  # without the standardisation the shrunk dimension's contribution is lost
+        assert not torch.allclose(raw(z), raw(shrunk), atol=1e-3)

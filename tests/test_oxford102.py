@@ -136,8 +136,16 @@ def test_categorical_mode_one_colour_per_image(fake, capsys):
     assert train.labels.dtype == torch.int64 and train.labels.shape == (5, 1)
 
 
+def open_through_faderkit(root, image_size=16, attributes=None, **params):
+    """The dataset as faderkit opens it for a recipe: ``params`` checked against its params model."""
+    from faderkit.plugins import registries
+
+    return registries().datasets.create("oxford102", root, image_size=image_size, attributes=attributes,
+                                        params=params)
+
+
 def test_vocabulary_is_a_parameter_and_decides_the_values(fake):
-    ds = Oxford102(fake, image_size=16, color_mode="categorical", colors=["Pink", "purple", "yellow"])
+    ds = open_through_faderkit(fake, color_mode="categorical", colors=["Pink", "purple", "yellow"])
     assert ds.attributes == (Attribute("color", ("pink", "purple", "yellow")),)
     got = {i: ds.colors[v[0]] for i, v in labels_by_id(ds).items()}
     assert got == {3: "yellow", 4: "pink", 10: "purple", 12: "yellow"}  # the tie now goes to pink
@@ -212,25 +220,36 @@ def test_broken_files_raise_one_line_errors_naming_them(fake, case):
 
 
 @pytest.mark.parametrize("params, fragment", [
-    ({"colors": ["red", "light blue"]}, "colour 'light blue' in colors is not a plain word"),
-    ({"colors": ["red", "blue2"]}, "colour 'blue2' in colors is not a plain word"),
-    ({"colors": ["red", 3]}, "colour 3 in colors is not a plain word"),
-    ({"colors": ["red", "Red"]}, "colour 'red' is listed twice"),
-    ({"colors": []}, "non-empty list"),
-    ({"colors": ["red"], "color_mode": "categorical"}, "at least 2 colors"),
-    ({"color_mode": "onehot"}, "color_mode must be one of binary, categorical"),
-    ({"threshold": 0}, "threshold must be an integer from 1 to 10"),
-    ({"threshold": 11}, "threshold must be an integer from 1 to 10"),
-    ({"threshold": 2.5}, "threshold"),
-    ({"attributes": ["red", "green"]}, "no attribute 'green': binary color_mode has one attribute per colour"),
-    ({"attributes": ["red"], "color_mode": "categorical"}, "no attribute 'red': categorical color_mode"),
-    ({"colour_mode": "binary"}, "unknown parameter(s) colour_mode; accepted: root, image_size, attributes, "
-                                "cache_dir, colors, threshold, color_mode"),
-    ({"image_size": 0}, "image_size"),
+    ({"colors": ["red", "light blue"]}, "params.colors.1: colour 'light blue' is not a plain word"),
+    ({"colors": ["red", "blue2"]}, "params.colors.1: colour 'blue2' is not a plain word"),
+    ({"colors": ["red", 3]}, "params.colors.1: Input should be a valid string (got 3)"),
+    ({"colors": ["red", "Red"]}, "params.colors: colour 'red' is listed twice"),
+    ({"colors": []}, "params.colors: expected non-empty list of text, got []"),
+    ({"colors": "red, sky blue"}, "params.colors.1: colour 'sky blue' is not a plain word"),
+    ({"colors": ["red"], "color_mode": "categorical"}, "categorical color_mode needs at least 2 colors"),
+    ({"color_mode": "onehot"}, "params.color_mode: 'onehot' is not a choice; choose one of: binary, categorical"),
+    ({"threshold": 0}, "params.threshold: expected int in [1, 10], got 0"),
+    ({"threshold": 11}, "params.threshold: expected int in [1, 10], got 11"),
+    ({"threshold": 2.5}, "params.threshold: expected int in [1, 10], got 2.5"),
+    ({"colour_mode": "binary"}, "params.colour_mode: unknown key (accepted: cache_dir, unreadable, colors, "
+                                "threshold, color_mode)"),
+    ({"unreadable": "ignore"}, "params.unreadable: 'ignore' is not a choice; choose one of: stop, skip"),
 ])
 def test_bad_parameters_are_one_line_errors(fake, params, fragment):
     with pytest.raises(FaderkitError) as err:
-        Oxford102(fake, **{"image_size": 16, **params})
+        open_through_faderkit(fake, **params)
+    assert str(err.value).startswith("dataset 'oxford102': ")
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"attributes": ["red", "green"]}, "no attribute 'green': binary color_mode has one attribute per colour"),
+    ({"attributes": ["red"], "color_mode": "categorical"}, "no attribute 'red': categorical color_mode"),
+    ({"image_size": 0}, "image_size"),
+])
+def test_bad_attributes_and_sizes_are_one_line_errors(fake, kwargs, fragment):
+    with pytest.raises(FaderkitError) as err:
+        Oxford102(fake, **{"image_size": 16, **kwargs})
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
@@ -255,5 +274,5 @@ def test_cli_train_reports_a_bad_colour_in_one_line(fake, tmp_path):
     result = CliRunner().invoke(cli, ["train", str(path), "--run-dir", str(tmp_path / "run"), "--quiet"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        "Error: oxford102: colour 'sky blue' in colors is not a plain word "
+        f"Error: invalid recipe {path}: data.params.colors.1: colour 'sky blue' is not a plain word "
         "(letters a-z only, e.g. 'purple'; multi-word colours cannot be matched)")

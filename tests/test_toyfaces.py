@@ -269,5 +269,7 @@ def test_toyfaces_dataset_end_to_end(tmp_path, capsys):
     assert "generating" not in capsys.readouterr().err
     assert (root / "list_attr_celeba.txt").stat().st_mtime_ns == before
     assert len(again.split("train")) == 32 and again.split("train").labels.shape == (32, 1)
-    with pytest.raises(FaderkitError, match="unknown parameter"):
-        ToyFaces(root, image_size=32, colour="blue")
+    from faderkit.plugins import registries
+
+    with pytest.raises(FaderkitError, match=r"params\.colour: unknown key \(accepted: cache_dir, unreadable, count, seed\)"):
+        registries().datasets.create("toyfaces", root, image_size=32, params={"colour": "blue"})

@@ -153,8 +153,10 @@ def test_generated_on_first_use_then_read_as_is(tmp_path, capsys):
     assert (len(ds.split("train")), len(ds.split("valid")), len(ds.split("test"))) == (8, 1, 1)
     again = ToyFlowers(root, image_size=16, count=99, seed=7)
     assert "generating" not in capsys.readouterr().err and len(again.ids) == 10
-    with pytest.raises(FaderkitError, match="unknown parameter.*shade.*accepted.*color_mode, unreadable, count, seed"):
-        ToyFlowers(root, shade=1)
+    from faderkit.plugins import registries
+
+    with pytest.raises(FaderkitError, match=r"params\.shade: unknown key \(accepted: .*color_mode, count, seed\)"):
+        registries().datasets.create("toyflowers", root, params={"shade": 1})
 
 
 def test_cli_data_writes_toy_flowers(tmp_path):

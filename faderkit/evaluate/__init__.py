@@ -103,7 +103,7 @@ def _evaluate(checkpoint, out_dir, *, split, alpha, classifier, device, limit, g
     sweep_attributes = list(sweep_attributes) if sweep_attributes else [a.name for a in attrs if a.binary]
     for name in sweep_attributes:
         check_sweepable(attrs, name)
-    recipe = validate(editor.meta["recipe"], f"embedded in {checkpoint}")
+    recipe = validate(editor.meta["recipe"], f"embedded in {checkpoint}", stored=True)
     if data_root is not None:
         recipe.data.root = Path(data_root).expanduser().resolve()
     dataset = open_dataset(recipe)

@@ -16,7 +16,7 @@ from ..editor import _load_weights
 from ..errors import FaderkitError
 from ..interfaces import Attribute, AttributeDataset
 from ..model import build_classifier
-from ..recipe import Recipe, validate
+from ..recipe import Recipe, as_resolved, validate
 
 #: The run's own classifier is trained with seed offset 0; the evaluation classifier with this one.
 EVAL_SEED_OFFSET = 1
@@ -49,7 +49,7 @@ def _classifier_from(path: Path, attrs: Sequence[Attribute], image_size: int, de
     differ = [a.name for a in attrs if by_name[a.name].values != a.values]
     if differ:
         raise FaderkitError(f"the classifier {path} gives other values for {', '.join(differ)} than the checkpoint")
-    crecipe = validate(meta["recipe"], f"embedded in {path}")
+    crecipe = validate(meta["recipe"], f"embedded in {path}", stored=True)
     if crecipe.data.image_size != image_size:
         raise FaderkitError(f"the classifier {path} was trained on {crecipe.data.image_size} px images; "
                             f"the checkpoint works at {image_size} px")
@@ -61,7 +61,7 @@ def _classifier_from(path: Path, attrs: Sequence[Attribute], image_size: int, de
 def _cache_matches(meta: dict, recipe: Recipe) -> bool:
     """A cached evaluation classifier is reused only for the same data and classifier settings."""
     mine = recipe.model_dump(mode="json")
-    theirs = meta.get("recipe", {})
+    theirs = as_resolved(meta.get("recipe"))  # both with their params' defaults, however old the cache
     return (meta.get("seed_offset") == EVAL_SEED_OFFSET and theirs.get("data") == mine["data"]
             and theirs.get("classifier") == mine["classifier"])
 

@@ -15,7 +15,7 @@ from ..distributed import Dist
 from ..errors import FaderkitError, brief
 from ..interfaces import Attribute
 from ..model import FaderModel, build_patch_discriminator
-from ..recipe import Recipe, to_yaml
+from ..recipe import Recipe, as_resolved, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
 from .adversary import LatentAdversary
@@ -147,18 +147,6 @@ class Trainer:
         if self.main:
             self.run.truncate_metrics(self.step)
 
-    def _check_compatible(self, meta: dict) -> None:
-        """Resuming needs the same model and data as the checkpoint; train settings may change."""
-        saved = meta.get("recipe") or {}
-        now = self.recipe.model_dump(mode="json")
-        for section, keys in (("data", ("name", "image_size", "attributes")), ("model", None)):
-            old, new = saved.get(section) or {}, now[section]
-            for key in keys or sorted(set(old) | set(new)):
-                if old.get(key) != new.get(key):
-                    raise FaderkitError(
-                        f"{self.run.last} was trained with {section}.{key} = {old.get(key)!r}, this recipe has "
-                        f"{new.get(key)!r}; resume with the run's own recipe ({self.run.recipe}) or use a new --run-dir")
-
     # -- one iteration
     def _batch(self, b: int, gen: torch.Generator):
         images, labels = self.stream.batch(b)
@@ -250,6 +238,18 @@ class Trainer:
             self.dist.close()
         return self.run.best if self.run.best.exists() else self.run.last
 
+    def _check_compatible(self, meta: dict) -> None:
+        """Resuming needs the same model and data as the checkpoint; train settings may change."""
+        saved = as_resolved(meta.get("recipe"))  # an older checkpoint's params lack their defaults
+        now = self.recipe.model_dump(mode="json")
+        for section, keys in (("data", ("name", "image_size", "attributes")), ("model", None)):
+            old, new = _dotted(saved.get(section) or {}), _dotted(now[section])  # model.decoder.params.n_skip
+            for key in keys or sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    raise FaderkitError(
+                        f"{self.run.last} was trained with {section}.{key} = {old.get(key)!r}, this recipe has "
+                        f"{new.get(key)!r}; resume with the run's own recipe ({self.run.recipe}) or use a new --run-dir")
+
     def _classifier(self) -> None:
         r = self.recipe
         if self.main and not self.run.classifier.exists():
@@ -299,3 +299,14 @@ class Trainer:
                     self._save(self.run.last, with_optim=True)
         self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
                  f"best checkpoint {self.run.best}")
+
+
+def _dotted(section: dict, prefix: str = "") -> dict:
+    """A nested section as one level of dotted keys, so a difference is named where it is."""
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict) and value:
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out

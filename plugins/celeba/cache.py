@@ -27,12 +27,13 @@ from contextlib import contextmanager
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
-from faderkit import atomic
+from faderkit import Params, atomic
 from faderkit.errors import FaderkitError
 from faderkit.imageio import crop_box_for, crop_resize
 
@@ -44,6 +45,16 @@ DECODER = "pil-lanczos/jpeg-draft-when-crop>=2x/v1"
 PARALLEL_MIN = 500
 #: What to do with images that cannot be decoded (see the module docstring).
 UNREADABLE = ("stop", "skip")
+
+
+class ImageCacheParams(Params):
+    """The ``data.params`` of every dataset that reads its images through this cache."""
+
+    cache_dir: Path | None = Field(None, strict=False, description="where decoded images are cached; "
+                                   "null: <root>/.faderkit-cache")
+    unreadable: Literal["stop", "skip"] = Field(
+        "stop", description="images that cannot be decoded: stop (name them and stop) or skip (leave them out, "
+        "counted in metrics.jsonl); switching needs no rebuild of the cache")
 
 
 @dataclass

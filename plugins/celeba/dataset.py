@@ -16,12 +16,11 @@ import torch
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import Attribute, AttributeDataset, Split, select_attributes
 
-from .cache import ImageCache, check_unreadable, ensure_cache, leave_out_unreadable
+from .cache import ImageCache, ensure_cache, leave_out_unreadable
 
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
-PARAMS = ("image_size", "attributes", "cache_dir", "unreadable")
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 32]] = True
 
@@ -50,11 +49,10 @@ class CelebA(AttributeDataset):
     partitions = {"train": 0, "valid": 1, "test": 2}
 
     def __init__(self, root, image_size: int = 64, attributes: Sequence[str] | None = None,
-                 cache_dir=None, unreadable: str = "stop", **unknown):
-        if unknown:
-            raise FaderkitError(f"celeba: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                                f"accepted: root, {', '.join(PARAMS)}")
-        self.unreadable = check_unreadable(unreadable, "celeba")
+                 cache_dir=None, unreadable: str = "stop"):
+        """``cache_dir`` and ``unreadable`` come from the recipe's ``data.params``, checked by faderkit
+        against :class:`~.cache.ImageCacheParams`."""
+        self.unreadable = unreadable
         if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
             raise FaderkitError(f"celeba: image_size must be a positive integer, got {image_size!r}")
         self.root = Path(root).expanduser()

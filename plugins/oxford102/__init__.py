@@ -5,7 +5,8 @@ from faderkit import Entry, hookimpl
 
 @hookimpl
 def faderkit_datasets():
-    from .dataset import Oxford102  # imported here so that listing plugins stays fast
+    from .dataset import Oxford102, Oxford102Params  # imported here so that listing plugins stays fast
 
     return [Entry("oxford102", Oxford102,
-                  "Oxford-102 flowers: jpg/, imagelabels.mat, setid.mat; colours from text_c10/ captions (5 of 10)")]
+                  "Oxford-102 flowers: jpg/, imagelabels.mat, setid.mat; colours from text_c10/ captions (5 of 10)",
+                  params=Oxford102Params)]

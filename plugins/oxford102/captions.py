@@ -23,30 +23,12 @@ DEFAULT_THRESHOLD = 5
 _WORD = re.compile(r"[a-z]+")
 
 
-def check_colors(colors, where: str) -> tuple[str, ...]:
-    """The vocabulary as a tuple of lower-case words; anything else is a one-line error."""
-    if isinstance(colors, str):
-        colors = [c.strip() for c in colors.split(",")]
-    if not isinstance(colors, (list, tuple)) or not colors:
-        raise FaderkitError(f"{where}: colors must be a non-empty list of colour words, e.g. [red, yellow, white]")
-    out = []
-    for c in colors:
-        if not isinstance(c, str) or not re.fullmatch(r"[A-Za-z]+", c):
-            raise FaderkitError(f"{where}: colour {c!r} in colors is not a plain word (letters a-z only, "
-                                "e.g. 'purple'; multi-word colours cannot be matched)")
-        c = c.lower()
-        if c in out:
-            raise FaderkitError(f"{where}: colour '{c}' is listed twice in colors")
-        out.append(c)
-    return tuple(out)
-
-
-def check_threshold(threshold, where: str) -> int:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) \
-            or not 1 <= threshold <= CAPTIONS_PER_IMAGE:
-        raise FaderkitError(f"{where}: threshold must be an integer from 1 to {CAPTIONS_PER_IMAGE} "
-                            f"(captions naming a colour), got {threshold!r}")
-    return int(threshold)
+def plain_word(colour: str) -> str:
+    """A vocabulary entry, lower-cased: only a plain word can be matched in a caption."""
+    if not re.fullmatch(r"[A-Za-z]+", colour):
+        raise ValueError(f"colour {colour!r} is not a plain word (letters a-z only, e.g. 'purple'; "
+                         "multi-word colours cannot be matched)")
+    return colour.lower()
 
 
 def read_captions(path: Path) -> list[str]:

@@ -25,18 +25,19 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Literal, Sequence
 
 import numpy as np
 import torch
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import Attribute, AttributeDataset, select_attributes
-from faderkit_plugins.celeba.cache import ImageCache, check_unreadable, ensure_cache, leave_out_unreadable
+from faderkit_plugins.celeba.cache import ImageCache, ImageCacheParams, ensure_cache, leave_out_unreadable
 from faderkit_plugins.celeba.dataset import CelebASplit
 
-from .captions import (DEFAULT_COLORS, DEFAULT_THRESHOLD, categorical_label, check_colors,
-                       check_threshold, mentions, read_captions)
+from .captions import (CAPTIONS_PER_IMAGE, DEFAULT_COLORS, DEFAULT_THRESHOLD, categorical_label, mentions,
+                       plain_word, read_captions)
 
 IMAGE_DIR = "jpg"
 LABELS_FILE = "imagelabels.mat"
@@ -44,8 +45,6 @@ SETID_FILE = "setid.mat"
 CAPTION_DIR = "text_c10"
 #: split name -> its variable in setid.mat
 SPLIT_VARS = {"train": "trnid", "valid": "valid", "test": "tstid"}
-COLOR_MODES = ("binary", "categorical")
-PARAMS = ("image_size", "attributes", "cache_dir", "colors", "threshold", "color_mode", "unreadable")
 
 
 def image_name(i: int) -> str:
@@ -93,6 +92,36 @@ class Oxford102Split(CelebASplit):
         return f"Oxford102Split({self.name!r}, {len(self)} images, {self.labels.shape[1]} attributes)"
 
 
+class Oxford102Params(ImageCacheParams):
+    colors: list[Annotated[str, AfterValidator(plain_word)]] = Field(
+        list(DEFAULT_COLORS), min_length=1, strict=False,
+        description="the colour vocabulary, plain words (a list, or one text with commas)")
+    threshold: int = Field(DEFAULT_THRESHOLD, ge=1, le=CAPTIONS_PER_IMAGE,
+                           description="a colour is set when at least this many of an image's 10 captions name it")
+    color_mode: Literal["binary", "categorical"] = Field(
+        "binary", description="binary: one attribute per colour; categorical: one attribute 'color', "
+        "the colour named most (images with none are skipped)")
+
+    @field_validator("colors", mode="before")
+    @classmethod
+    def _comma_separated(cls, colors):
+        return [c.strip() for c in colors.split(",")] if isinstance(colors, str) else colors
+
+    @field_validator("colors")
+    @classmethod
+    def _each_once(cls, colors: list[str]) -> list[str]:
+        twice = next((c for i, c in enumerate(colors) if c in colors[:i]), None)
+        if twice:
+            raise ValueError(f"colour '{twice}' is listed twice")
+        return colors
+
+    @model_validator(mode="after")
+    def _categories_need_two(self):
+        if self.color_mode == "categorical" and len(self.colors) < 2:
+            raise ValueError(f"categorical color_mode needs at least 2 colors, got {self.colors}")
+        return self
+
+
 class Oxford102(AttributeDataset):
     """Oxford-102 flowers with caption-derived colour attributes; see the module docstring."""
 
@@ -101,21 +130,13 @@ class Oxford102(AttributeDataset):
 
     def __init__(self, root, image_size: int = 64, attributes: Sequence[str] | None = None, cache_dir=None,
                  colors: Sequence[str] = DEFAULT_COLORS, threshold: int = DEFAULT_THRESHOLD,
-                 color_mode: str = "binary", unreadable: str = "stop", **unknown):
+                 color_mode: str = "binary", unreadable: str = "stop"):
+        """The keywords after ``attributes`` come from the recipe's ``data.params``, checked by faderkit
+        against :class:`Oxford102Params`."""
         name = self.dataset_name
-        if unknown:
-            raise FaderkitError(f"{name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                                f"accepted: root, {', '.join(self._accepted())}")
-        self.unreadable = check_unreadable(unreadable, name)
         if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
             raise FaderkitError(f"{name}: image_size must be a positive integer, got {image_size!r}")
-        if color_mode not in COLOR_MODES:
-            raise FaderkitError(f"{name}: color_mode must be one of {', '.join(COLOR_MODES)}, got {color_mode!r}")
-        self.colors = check_colors(colors, name)
-        self.threshold = check_threshold(threshold, name)
-        self.color_mode = color_mode
-        if color_mode == "categorical" and len(self.colors) < 2:
-            raise FaderkitError(f"{name}: categorical color_mode needs at least 2 colors, got {list(self.colors)}")
+        self.unreadable, self.colors, self.threshold, self.color_mode = unreadable, tuple(colors), threshold, color_mode
         self.image_size = int(image_size)
         self.root = Path(root).expanduser()
         self._check_layout()
@@ -134,10 +155,6 @@ class Oxford102(AttributeDataset):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else self.root / ".faderkit-cache"
         self._cache: ImageCache | None = None
         self._splits: dict[str, Oxford102Split] = {}
-
-    @classmethod
-    def _accepted(cls) -> tuple[str, ...]:
-        return PARAMS
 
     # -- reading
     def _check_layout(self) -> None:

@@ -4,6 +4,9 @@ Ck: 4x4 convolution, stride 2, padding 1, norm, activation. The encoder halves t
 ``n_layers`` times (no norm on the first layer, LeakyReLU 0.2); the decoder mirrors it with
 transposed convolutions (ReLU, Tanh last) and receives the attribute code, tiled, as extra input
 channels at *every* layer.
+
+Their ``params`` are declared in :mod:`.params` and checked by faderkit before a network is built;
+only the checks that need the architecture (``n_skip``, a patch discriminator's depth) are here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from faderkit.errors import FaderkitError
 from faderkit.interfaces import ArchSpec, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
 
 NORMS = {"batch": nn.BatchNorm2d, "instance": lambda c: nn.InstanceNorm2d(c, affine=True)}
-UPSAMPLES = ("deconv", "nearest", "pixelshuffle")
 
 
 def widths(arch: ArchSpec) -> list[int]:
@@ -31,30 +33,11 @@ def _check(arch: ArchSpec) -> None:
         )
 
 
-def _whole(what: str, value, low: int = 1, high: int = 65536) -> int:
-    """A width or count parameter: a whole number in [low, high], else a one-line error."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise FaderkitError(f"{what} must be a whole number from {low} to {high} (got {value!r})")
-    return value
-
-
-def _dropout(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise FaderkitError(f"dropout must be a number in [0, 1) (got {value!r})")
-    return float(value)
-
-
-def _choice(value: str, choices, what: str) -> str:
-    if value not in choices:
-        raise FaderkitError(f"unknown {what} '{value}'; choose one of: {', '.join(choices)}")
-    return value
-
-
 class PaperEncoder(Encoder):
     def __init__(self, arch: ArchSpec, norm: str = "batch"):
         super().__init__()
         _check(arch)
-        make_norm = NORMS[_choice(norm, NORMS, "norm")]
+        make_norm = NORMS[norm]
         layers, c_in = [], 3
         for i, c_out in enumerate(widths(arch)):
             block = [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0)]
@@ -90,10 +73,8 @@ class PaperDecoder(Decoder):
                  dropout: float = 0.0, n_skip: int = 0):
         super().__init__()
         _check(arch)
-        _choice(upsample, UPSAMPLES, "upsample mode")
-        make_norm = NORMS[_choice(norm, NORMS, "norm")]
-        dropout = _dropout(dropout)
-        if isinstance(n_skip, bool) or not isinstance(n_skip, int) or not 0 <= n_skip < arch.n_layers:
+        make_norm = NORMS[norm]
+        if n_skip >= arch.n_layers:
             raise FaderkitError(f"n_skip must be between 0 and {arch.n_layers - 1} (got {n_skip})")
         enc = widths(arch)
         self.code_dim, self.n_skip = arch.code_dim, n_skip
@@ -127,8 +108,6 @@ class PaperDecoder(Decoder):
 def _standardise(arch: ArchSpec, on: bool) -> nn.Module:
     """Each latent dimension standardised by running statistics (a BatchNorm without a learned scale), so
     that a dimension the encoder shrinks weighs as much as any other: what the latent probe of eval sees."""
-    if not isinstance(on, bool):
-        raise FaderkitError(f"input_norm must be true or false (got {on!r})")
     c, h, w = arch.latent_shape
     return nn.Sequential(nn.Flatten(), nn.BatchNorm1d(c * h * w, affine=False), nn.Unflatten(1, (c, h, w))) if on \
         else nn.Identity()
@@ -140,7 +119,6 @@ class LatentDiscriminator(Discriminator):
     def __init__(self, arch: ArchSpec, conv_fm: int = 512, hid_dim: int = 512, dropout: float = 0.3,
                  input_norm: bool = False):
         super().__init__()
-        conv_fm, hid_dim, dropout = _whole("conv_fm", conv_fm), _whole("hid_dim", hid_dim), _dropout(dropout)
         self.norm = _standardise(arch, input_norm)
         c, h, w = arch.latent_shape
         stride, kernel = (2, 4) if h >= 2 else (1, 3)
@@ -163,7 +141,6 @@ class MLPDiscriminator(Discriminator):
     def __init__(self, arch: ArchSpec, hid_dim: int = 512, n_hidden: int = 2, dropout: float = 0.1,
                  input_norm: bool = True):
         super().__init__()
-        hid_dim, n_hidden, dropout = _whole("hid_dim", hid_dim), _whole("n_hidden", n_hidden, 1, 8), _dropout(dropout)
         c, h, w = arch.latent_shape
         layers, width = [_standardise(arch, input_norm), nn.Flatten()], c * h * w
         for _ in range(n_hidden):
@@ -181,8 +158,6 @@ class PaperClassifier(Classifier):
     def __init__(self, arch: ArchSpec, init_fm: int = 16, max_fm: int = 256, hid_dim: int = 256,
                  dropout: float = 0.3):
         super().__init__()
-        init_fm, max_fm, hid_dim = _whole("init_fm", init_fm), _whole("max_fm", max_fm), _whole("hid_dim", hid_dim)
-        dropout = _dropout(dropout)
         own = ArchSpec(arch.image_size, arch.attributes, arch.n_layers, init_fm, max_fm)
         self.features = PaperEncoder(own)
         c, h, w = self.features.latent_shape
@@ -198,8 +173,9 @@ class PatchDiscriminator(ImageDiscriminator):
 
     def __init__(self, arch: ArchSpec, n_layers: int = 3, init_fm: int = 64, max_fm: int = 512):
         super().__init__()
-        n_layers = _whole("n_layers", n_layers, high=max(1, arch.image_size.bit_length() - 2))
-        init_fm, max_fm = _whole("init_fm", init_fm), _whole("max_fm", max_fm)
+        most = max(1, arch.image_size.bit_length() - 2)
+        if n_layers > most:
+            raise FaderkitError(f"n_layers must be from 1 to {most} at {arch.image_size} px (got {n_layers})")
         layers, c_in = [], 3
         for i in range(n_layers):
             c_out = min(init_fm * 2**i, max_fm)

@@ -5,6 +5,7 @@ from faderkit import Entry, hookimpl
 
 @hookimpl
 def faderkit_datasets():
-    from .dataset import ToyFaces  # imported here so that listing plugins stays fast
+    from .dataset import ToyFaces, ToyFacesParams  # imported here so that listing plugins stays fast
 
-    return [Entry("toyfaces", ToyFaces, "Synthetic faces in the CelebA layout, generated on first use; renders counterfactuals")]
+    return [Entry("toyfaces", ToyFaces, "Synthetic faces in the CelebA layout, generated on first use; renders counterfactuals",
+                  params=ToyFacesParams)]

@@ -9,13 +9,21 @@ from typing import Mapping
 
 import torch
 from PIL import Image
+from pydantic import Field
 
 from faderkit.errors import FaderkitError
 from faderkit.imageio import crop_resize
+from faderkit_plugins.celeba.cache import ImageCacheParams
 from faderkit_plugins.celeba.dataset import CelebA
 
 from . import generate as _gen
 from .render import ATTRIBUTES, render
+
+
+class ToyFacesParams(ImageCacheParams):
+    count: int = Field(10000, ge=10, description="faces to generate when root is missing or empty (at least 10: "
+                       "the 80/10/10 split needs a valid and a test face); an existing dataset is read as it is")
+    seed: int = Field(0, ge=0, description="the generator's seed, with count; the same seed gives the same files")
 
 
 class ToyFaces(CelebA):
@@ -25,13 +33,8 @@ class ToyFaces(CelebA):
     existing dataset is always read as it is and never overwritten.
     """
 
-    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, count: int = 10000, seed: int = 0,
-                 unreadable: str = "stop", **params):
-        if params:
-            raise FaderkitError(
-                f"toyfaces: unknown parameter(s) {', '.join(sorted(params))}; "
-                "accepted: root, image_size, attributes, cache_dir, count, seed, unreadable"
-            )
+    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, unreadable: str = "stop",
+                 count: int = 10000, seed: int = 0):
         root = Path(root).expanduser()
         if not root.exists() or (root.is_dir() and not any(root.iterdir())):
             print(f"toyfaces: no dataset at {root}; generating {count} synthetic faces there (seed {seed})", file=sys.stderr, flush=True)

@@ -5,8 +5,8 @@ from faderkit import Entry, hookimpl
 
 @hookimpl
 def faderkit_datasets():
-    from .dataset import ToyFlowers  # imported here so that listing plugins stays fast
+    from .dataset import ToyFlowers, ToyFlowersParams  # imported here so that listing plugins stays fast
 
     return [Entry("toyflowers", ToyFlowers,
                   "Synthetic flowers in the Oxford-102 layout with noisy colour captions, generated on first use; "
-                  "renders other colours")]
+                  "renders other colours", params=ToyFlowersParams)]

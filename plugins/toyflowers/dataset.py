@@ -9,14 +9,21 @@ from typing import Mapping
 
 import torch
 from PIL import Image
+from pydantic import Field
 
 from faderkit.errors import FaderkitError
 from faderkit.imageio import crop_resize
 from faderkit_plugins.oxford102.captions import DEFAULT_COLORS, DEFAULT_THRESHOLD
-from faderkit_plugins.oxford102.dataset import PARAMS, Oxford102
+from faderkit_plugins.oxford102.dataset import Oxford102, Oxford102Params
 
 from . import generate as _gen
 from .render import COLORS, render
+
+
+class ToyFlowersParams(Oxford102Params):
+    count: int = Field(4000, ge=3, description="flowers to generate when root is missing or empty (at least 3: "
+                       "one per split); an existing dataset is read as it is")
+    seed: int = Field(0, ge=0, description="the generator's seed, with count; the same seed gives the same files")
 
 
 class ToyFlowers(Oxford102):
@@ -29,12 +36,9 @@ class ToyFlowers(Oxford102):
 
     dataset_name = "toyflowers"
 
-    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, colors=DEFAULT_COLORS,
-                 threshold: int = DEFAULT_THRESHOLD, color_mode: str = "binary", count: int = 4000, seed: int = 0,
-                 unreadable: str = "stop", **params):
-        if params:
-            raise FaderkitError(f"toyflowers: unknown parameter(s) {', '.join(sorted(params))}; "
-                                f"accepted: root, {', '.join(self._accepted())}")
+    def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, unreadable: str = "stop",
+                 colors=DEFAULT_COLORS, threshold: int = DEFAULT_THRESHOLD, color_mode: str = "binary",
+                 count: int = 4000, seed: int = 0):
         root = Path(root).expanduser()
         if not root.exists() or (root.is_dir() and not any(root.iterdir())):
             print(f"toyflowers: no dataset at {root}; generating {count} synthetic flowers there (seed {seed})", file=sys.stderr, flush=True)
@@ -46,10 +50,6 @@ class ToyFlowers(Oxford102):
         super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir, colors=colors,
                          threshold=threshold, color_mode=color_mode, unreadable=unreadable)
         self._toy_seed: int | None = None
-
-    @classmethod
-    def _accepted(cls) -> tuple[str, ...]:
-        return PARAMS + ("count", "seed")
 
     @classmethod
     def generate(cls, out_dir: Path, count: int, seed: int = 0) -> None:

@@ -10,6 +10,7 @@ from faderkit import Entry, hookimpl
 
 @hookimpl
 def faderkit_datasets():
-    from .dataset import Stripes  # imported lazily: `faderkit plugins` stays fast
+    from .dataset import Stripes, StripesParams  # imported lazily: `faderkit plugins` stays fast
 
-    return [Entry("stripes", Stripes, "Example plugin: synthetic stripes (Vertical, Thick), drawn in memory")]
+    return [Entry("stripes", Stripes, "Example plugin: synthetic stripes (Vertical, Thick), drawn in memory",
+                  params=StripesParams)]

@@ -14,7 +14,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from faderkit import Params
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import Attribute, AttributeDataset, Split
 
@@ -46,14 +48,21 @@ class StripesSplit(Split):
                                           for k in np.asarray(indices, dtype=np.int64)]))
 
 
+class StripesParams(Params):
+    """The recipe's ``data.params`` for stripes. faderkit checks them against this model when it loads
+    the recipe (a misspelled key, a wrong type or a count below 3 is a recipe error naming the key),
+    records them with their defaults in the run's recipe, and lists them in
+    ``faderkit plugins --params stripes``. Every field needs a description."""
+
+    count: int = Field(200, ge=3, description="images to draw when root holds no stripes.json (one per split at least)")
+    seed: int = Field(0, ge=0, description="the seed the images are drawn from, with count")
+
+
 class Stripes(AttributeDataset):
     """``Stripes(root, image_size=32, attributes=None, count=200, seed=0)``; generated under ``root`` on first use."""
 
     def __init__(self, root, image_size: int = 32, attributes: Sequence[str] | None = None,
-                 count: int = 200, seed: int = 0, **unknown):
-        if unknown:  # recipe data.params arrive here: refuse misspellings, naming the accepted ones
-            raise FaderkitError(f"stripes: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                                "accepted: root, image_size, attributes, count, seed")
+                 count: int = 200, seed: int = 0):
         self.root, self.image_size = Path(root), int(image_size)
         if not (self.root / META).is_file():
             self.generate(self.root, count, seed)

@@ -1,0 +1,58 @@
+"""What each of the paper's networks accepts as ``params`` in a recipe; faderkit checks them before building."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from faderkit import Params
+
+Norm = Literal["batch", "instance"]
+#: A width or count: whole, at least 1 (a zero-width layer would train silently to nothing).
+WIDE = {"ge": 1, "le": 65536}
+
+
+class EncoderParams(Params):
+    norm: Norm = Field("batch", description="normalisation after every convolution but the first "
+                       "(instance: the published code's option)")
+
+
+class DecoderParams(Params):
+    upsample: Literal["deconv", "nearest", "pixelshuffle"] = Field(
+        "deconv", description="how each layer doubles the size: 4x4 transposed convolution (paper), "
+        "nearest upsampling + 3x3 convolution, or 3x3 convolution + pixel shuffle")
+    norm: Norm = Field("batch", description="normalisation after every layer but the last")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after every layer but the last (published code)")
+    n_skip: int = Field(0, ge=0, description="U-Net skips: the last n_skip encoder maps also feed the decoder layers "
+                        "of their size; fewer than model.n_layers")
+
+
+class LatentDiscriminatorParams(Params):
+    conv_fm: int = Field(512, **WIDE, description="feature maps of its one convolution on the latent (paper: 512)")
+    hid_dim: int = Field(512, **WIDE, description="width of the hidden fully connected layer (paper: 512)")
+    dropout: float = Field(0.3, ge=0, lt=1, description="dropout before each fully connected layer (paper: 0.3)")
+    input_norm: bool = Field(False, description="standardise each latent dimension first (running statistics, no "
+                             "learned scale), as the mlp discriminator does; the paper does not")
+
+
+class MLPDiscriminatorParams(Params):
+    hid_dim: int = Field(512, **WIDE, description="width of each hidden layer")
+    n_hidden: int = Field(2, ge=1, le=8, description="hidden fully connected layers")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before each fully connected layer")
+    input_norm: bool = Field(True, description="standardise each latent dimension first (running statistics, no "
+                             "learned scale), so a dimension the encoder shrinks weighs as much as any other")
+
+
+class ClassifierParams(Params):
+    init_fm: int = Field(16, **WIDE, description="feature maps of its first layer, doubling per layer")
+    max_fm: int = Field(256, **WIDE, description="cap on its feature maps")
+    hid_dim: int = Field(256, **WIDE, description="width of the hidden fully connected layer")
+    dropout: float = Field(0.3, ge=0, lt=1, description="dropout before the hidden layer")
+
+
+class PatchDiscriminatorParams(Params):
+    n_layers: int = Field(3, ge=1, description="stride-2 convolutions before the per-patch logit; "
+                          "at most log2(data.image_size) - 2")
+    init_fm: int = Field(64, **WIDE, description="feature maps of its first layer, doubling per layer")
+    max_fm: int = Field(512, **WIDE, description="cap on its feature maps")
