@@ -111,21 +111,24 @@ def face_placement(landmarks: Mapping[str, Sequence[float]], template: Mapping[s
 def warp_in(photo: np.ndarray, placement: Placement) -> np.ndarray:
     """uint8 (H, W, 3) photo -> uint8 (S, S, 3): what the model sees through ``placement``.
 
-    The covered region is first shrunk (box filter) to about twice the model's resolution, so a
-    large face is averaged rather than aliased; then sampled bicubically, mirrored at the photo's
-    edges where the square reaches past them.
+    Where the face is larger than the model's square, the region it covers is first resized
+    (Lanczos, like the training data's own resize) to the model's scale, so the face is averaged
+    rather than aliased; then it is turned into place bicubically, mirrored at the photo's edges
+    where the square reaches past them.
     """
     h, w = photo.shape[:2]
     left, top, right, bottom = placement.bounds(w, h, margin=4)
     if right <= left or bottom <= top:
         raise FaderkitError("the face lies outside the photo; it cannot be aligned (try --no-align)")
     region = Image.fromarray(np.ascontiguousarray(photo[top:bottom, left:right]))
-    shrink = max(1, int(placement.scale // 2))
-    if shrink > 1:
-        region = region.reduce(shrink)
-    # model pixel -> region pixel: photo position, less the region's origin, through the shrink
-    pre = np.array([[1 / shrink, 0, (0.5 / shrink - 0.5) - left / shrink],
-                    [0, 1 / shrink, (0.5 / shrink - 0.5) - top / shrink], [0, 0, 1.0]])
+    fx = fy = 1.0
+    if placement.scale > 1.25:
+        size = (max(1, round(region.width / placement.scale)), max(1, round(region.height / placement.scale)))
+        fx, fy = region.width / size[0], region.height / size[1]
+        region = region.resize(size, Image.LANCZOS, reducing_gap=3.0)
+    # model pixel -> resized region pixel: photo position, less the region's origin, through the resize
+    pre = np.array([[1 / fx, 0, (0.5 / fx - 0.5) - left / fx],
+                    [0, 1 / fy, (0.5 / fy - 0.5) - top / fy], [0, 0, 1.0]])
     m = pre @ placement.matrix
     arr = torch.from_numpy(np.asarray(region, np.float32)).permute(2, 0, 1)[None]
     out = sample(arr, m, placement.size, placement.size, "bicubic", "reflection")

@@ -187,6 +187,10 @@ class AttributeDataset(ABC):
     #: for photographs); ``edit`` uses it to align a photo unless told another.
     face_locator: ClassVar[str | None] = None
 
+    #: Where :meth:`landmark_template` comes from (a file, or the published figures it falls back
+    #: on), recorded with it in every checkpoint.
+    landmark_source: str | None = None
+
     def landmark_template(self) -> dict[str, tuple[float, float]] | None:
         """Where the landmarks sit in the native frame (before ``crop_box``): name -> (x, y), the
         names of :data:`LANDMARKS` (or others your locator gives). ``edit`` maps a photo's face onto
@@ -201,6 +205,7 @@ class AttributeDataset(ABC):
         if template:
             spec["landmarks"] = {str(k): [float(v[0]), float(v[1])] for k, v in template.items()}
             spec["face_locator"] = self.face_locator
+            spec["landmark_source"] = self.landmark_source
         return spec
 
 

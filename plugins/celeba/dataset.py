@@ -21,6 +21,12 @@ from .cache import ImageCache, ensure_cache, leave_out_unreadable
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
+
+#: Mean landmark positions in the 178 x 218 aligned images, as published for
+#: list_landmarks_align_celeba.txt (the figures in faderkit's shared reference notes, rounded to
+#: the pixel). A fallback: a reader of that file, where the user has it, may give the exact means.
+PUBLISHED_LANDMARKS = {"left_eye": (69.0, 111.0), "right_eye": (108.0, 111.0), "nose": (88.0, 134.0),
+                       "mouth_left": (73.0, 152.0), "mouth_right": (105.0, 152.0)}
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 32]] = True
 
@@ -47,6 +53,11 @@ class CelebA(AttributeDataset):
     native_size = (178, 218)
     crop_box = (0, 20, 178, 198)
     partitions = {"train": 0, "valid": 1, "test": 2}
+    landmark_source = "published means of list_landmarks_align_celeba.txt (fallback figures)"
+
+    def landmark_template(self) -> dict[str, tuple[float, float]]:
+        """Where the aligned images put the five landmarks: ``edit`` aligns a photo's face onto these."""
+        return dict(PUBLISHED_LANDMARKS)
 
     def __init__(self, root, image_size: int = 64, attributes: Sequence[str] | None = None,
                  cache_dir=None, unreadable: str = "stop"):
