@@ -12,10 +12,29 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.ops import nms, roi_align
 
-from faderkit.errors import FaderkitError
+from pydantic import Field, field_validator
+
+from faderkit import Params
 from faderkit.interfaces import LANDMARKS, Face, FaceLocator
 
 from .networks import load_networks
+
+
+class MTCNNParams(Params):
+    min_face: float = Field(20.0, ge=12, le=10_000, description="smallest face searched for, in pixels of the "
+                            "image searched (the photo shrunk to max_side); smaller is slower")
+    max_side: int = Field(1024, ge=64, le=16384, description="the photo is searched at this many pixels on its "
+                          "longer side at most (landmarks are mapped back to its own pixels)")
+    thresholds: list[float] = Field([0.6, 0.7, 0.9], min_length=3, max_length=3, description="face probability "
+                                    "each of the three stages (proposal, refinement, output) needs, each in [0, 1)")
+    scale_step: float = Field(0.709, ge=0.3, le=0.9, description="ratio between the image pyramid's levels")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _probabilities(cls, v):
+        if not all(0 <= t < 1 for t in v):
+            raise ValueError(f"each threshold must be in [0, 1), got {v}")
+        return v
 
 
 class MTCNNLocator(FaceLocator):
@@ -27,14 +46,6 @@ class MTCNNLocator(FaceLocator):
 
     def __init__(self, min_face: float = 20.0, max_side: int = 1024, thresholds=(0.6, 0.7, 0.9),
                  scale_step: float = 0.709):
-        if not (isinstance(min_face, (int, float)) and 12 <= min_face <= 10_000):
-            raise FaderkitError(f"mtcnn: min_face must be a number of pixels from 12 to 10000, got {min_face!r}")
-        if not (isinstance(max_side, int) and 64 <= max_side <= 16384):
-            raise FaderkitError(f"mtcnn: max_side must be a whole number of pixels from 64 to 16384, got {max_side!r}")
-        if len(thresholds) != 3 or not all(0 <= float(t) < 1 for t in thresholds):
-            raise FaderkitError(f"mtcnn: thresholds must be three probabilities in [0, 1), got {thresholds!r}")
-        if not 0.3 <= scale_step <= 0.9:
-            raise FaderkitError(f"mtcnn: scale_step must be in [0.3, 0.9], got {scale_step!r}")
         self.min_face, self.max_side = float(min_face), int(max_side)
         self.thresholds, self.scale_step = tuple(float(t) for t in thresholds), float(scale_step)
         self.pnet, self.rnet, self.onet = load_networks()
