@@ -75,7 +75,10 @@ def paper_recipe_dict(root: Path, image_size: int, n_layers: int | None = None, 
         "data": {"name": "toyfaces", "root": str(root), "attributes": list(attributes), "image_size": image_size},
         "model": {"n_layers": n_layers or LAYERS[image_size], "init_fm": 32, "max_fm": 512,
                   "discriminator": {"name": "latent", "params": {"conv_fm": 512, "hid_dim": 512, "dropout": 0.3}}},
-        "train": {"batch_size": batch_size, "lr": 2e-4, "lambda_e": 1e-4, "lambda_warmup": 500_000, **train},
+        # the paper's training schedule (faderkit's defaults moved to 5 replayed discriminator steps and a
+        # confusion target): one discriminator update per autoencoder update, flipped labels
+        "train": {"batch_size": batch_size, "lr": 2e-4, "lambda_e": 1e-4, "lambda_warmup": 500_000, "dis_steps": 1,
+                  "dis_replay": 0, "adv_objective": "paper", **train},
         "classifier": {"name": "paper", "params": {"init_fm": 32, "max_fm": 512, "hid_dim": 512}},
     }
 

@@ -40,7 +40,7 @@ def photos() -> dict[str, tuple[np.ndarray, str, dict]]:
     """name -> (12 MP uint8 photo, locator, template)."""
     from PIL import Image
 
-    from faderkit_plugins.celeba.dataset import PUBLISHED_LANDMARKS
+    from faderkit_plugins.celeba.landmarks import PUBLISHED_MEANS
     from faderkit_plugins.toyfaces.dataset import mean_landmarks
     from faderkit_plugins.toyfaces.generate import identity_and_attributes
     from faderkit_plugins.toyfaces.render import render
@@ -53,7 +53,7 @@ def photos() -> dict[str, tuple[np.ndarray, str, dict]]:
         astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
         frame = Image.new("RGB", (WIDTH, HEIGHT), (40, 40, 48))
         frame.paste(astro.resize((HEIGHT, HEIGHT), Image.BICUBIC), ((WIDTH - HEIGHT) // 2, 0))
-        out["photo (mtcnn)"] = (np.asarray(frame), "mtcnn", PUBLISHED_LANDMARKS)
+        out["photo (mtcnn)"] = (np.asarray(frame), "mtcnn", PUBLISHED_MEANS)
     except ImportError:
         print("scikit-image is not installed: the astronaut photo is left out", file=sys.stderr)
     identity, own = identity_and_attributes(0, 7)

@@ -293,7 +293,9 @@ def _list_params(regs, pattern: str, kind: str | None) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--count", "-n", default=10000, show_default=True, type=click.IntRange(min=1), help="Images to write.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def data(dataset, out_dir, count, seed):
+@click.option("--layout", metavar="NAME", help="The on-disk layout to write, for datasets people download in "
+              "several forms (toy faces: original, kaggle or torchvision, like CelebA's) [default: the first].")
+def data(dataset, out_dir, count, seed, layout):
     """Write a synthetic DATASET (e.g. toyfaces) to OUT_DIR in its real on-disk layout."""
     from .plugins import registries
 
@@ -301,7 +303,11 @@ def data(dataset, out_dir, count, seed):
     if not entry.factory.can_generate():
         able = [e.name for e in registries().datasets.entries() if e.factory.can_generate()]
         raise FaderkitError(f"dataset '{dataset}' has no generator; these do: {', '.join(able) or 'none'}")
-    entry.factory.generate(out_dir, count, seed)
+    layouts = tuple(getattr(entry.factory, "layouts", ()))
+    if layout is not None and layout not in layouts:
+        raise FaderkitError(f"dataset '{dataset}' has no layout '{layout}'; "
+                            + (f"choose one of: {', '.join(layouts)}" if layouts else "it writes only one (omit --layout)"))
+    entry.factory.generate(out_dir, count, seed, **({"layout": layout} if layout else {}))
     click.echo(str(out_dir))
 
 

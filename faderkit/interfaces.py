@@ -174,6 +174,10 @@ class AttributeDataset(ABC):
     def split(self, name: str) -> Split:
         """The named split; an unknown name raises FaderkitError listing ``split_names``."""
 
+    #: Names of the on-disk layouts :meth:`generate` can write, first the default; a generator that
+    #: lists any takes ``layout=NAME`` (``faderkit data NAME OUT --layout ...``).
+    layouts: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def generate(cls, out_dir: Path, count: int, seed: int = 0) -> None:
         """Write a synthetic copy of this dataset's on-disk layout (optional capability)."""

@@ -95,10 +95,13 @@ class TrainSection(Strict):
     )
     # speed: none of these changes what the method learns
     channels_last: bool = Field(False, description="NHWC memory format for the networks")
-    optimizer_impl: Literal["auto", "foreach", "fused", "single"] = Field(
-        "auto", description="Adam kernel: auto = torch's default; fused needs CUDA")
+    optimizer_impl: Literal["auto", "fused", "foreach", "single", "torch"] = Field(
+        "auto", description="Adam kernel (the same update): auto = fused on CPU and CUDA, else torch's default; "
+        "fused = one kernel for all parameters; foreach / single = torch's multi-tensor / per-tensor loops; "
+        "torch = torch's own default choice")
     amp: Literal["off", "bf16"] = Field("off", description="bf16 autocast (CUDA)")
-    compile: bool = Field(False, description="torch.compile the networks (CUDA; slow to start)")
+    compile: bool = Field(False, description="torch.compile the networks (slow to start; on 2 CPU cores it gained "
+                          "nothing measurable: benchmarks/train_throughput.py)")
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
 
 

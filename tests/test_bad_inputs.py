@@ -336,6 +336,18 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
     "data: unreadable image (unreadable: stop)": (lambda w: ((w.data / "img_align_celeba" / "000013.jpg").write_text("x"),
                                                              w.recipe(), w.train())[2],
                                                   r"cannot read image .*000013\.jpg: .*unreadable: skip"),
+    "data: a root holding no CelebA layout": (lambda w: ((w.root / "photos").mkdir(),
+                                                         w.recipe(data__root=str(w.root / "photos")), w.train())[2],
+                                              r"no CelebA in .*photos or its sub-folders: looked for the original "
+                                              r"layout .*, the Kaggle layout .* and torchvision's"),
+    "data: two CelebA copies under the root": (lambda w: (shutil.copytree(w.data, w.root / "both" / "a"),
+                                                          shutil.copytree(w.data, w.root / "both" / "b"),
+                                                          w.recipe(data__root=str(w.root / "both")), w.train())[3],
+                                               r"holds several CelebA folders \(a, b\)"),
+    "data: CSV labels separated by semicolons": (lambda w: (_to_csv(w.data, ";"), w.recipe(), w.train())[2],
+                                                 r"list_attr_celeba\.csv line 1: .*separated by ';'"),
+    "data: CSV labels with a missing value": (lambda w: (_to_csv(w.data, ",", blank=(4, 2)), w.recipe(), w.train())[2],
+                                              r"list_attr_celeba\.csv line 4: expected a file name and 5 values, found 4"),
     "data: oxford102 setid.mat missing": (lambda w: ((w.flowers / "setid.mat").unlink(),
                                                      w.recipe(name="oxford102", data=w.flowers, data__attributes=None),
                                                      w.train())[2], r"lacks setid\.mat"),
@@ -469,6 +481,16 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
 }
 
 
+def _to_csv(root: Path, sep: str, blank: tuple[int, int] | None = None) -> None:
+    """Replace list_attr_celeba.txt by a Kaggle-style CSV with ``sep``; ``blank``: (line, column) left empty."""
+    lines = (root / "list_attr_celeba.txt").read_text().split("\n")[1:]
+    rows = [["image_id", *lines[0].split()]] + [line.split() for line in lines[1:] if line.strip()]
+    if blank:
+        rows[blank[0] - 1][blank[1]] = ""
+    (root / "list_attr_celeba.csv").write_text("\n".join(sep.join(r) for r in rows) + "\n")
+    (root / "list_attr_celeba.txt").unlink()
+
+
 def _drop_a_caption(root: Path) -> None:
     path = next((root / "text_c10").rglob("*.txt"))
     edit_lines(path, lambda ls: ls[:9])
@@ -528,6 +550,10 @@ API_CASES: dict[str, tuple[Callable[[Workspace], Callable], str]] = {
     "api data: duplicate ids": (lambda w: (edit_lines(w.data / "list_attr_celeba.txt",
                                                       lambda ls: ls[:3] + [ls[2]] + ls[4:]), call(_celeba, w.data))[1],
                                 r"listed twice"),
+    "api data: landmark file with a word for a coordinate": (
+        lambda w: (edit_lines(w.data / "list_landmarks_align_celeba.txt", lambda ls: ls[:4] + [ls[4].replace(" ", " x ", 1)]
+                              + ls[5:]), call(lambda: _celeba(w.data).landmark_template()))[1],
+        r"list_landmarks_align_celeba\.txt line 5: expected a file name and 10 coordinates, found 11"),
     "api data: unreadable image": (lambda w: ((w.data / "img_align_celeba" / "000002.jpg").write_bytes(b"\0" * 99),
                                               call(lambda: _celeba(w.data).split("train")))[1],
                                    r"cannot read image .*000002\.jpg"),

@@ -8,5 +8,6 @@ from .dataset import CelebA
 
 @hookimpl
 def faderkit_datasets():
-    return [Entry("celeba", CelebA, "CelebA aligned faces: img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt",
+    return [Entry("celeba", CelebA, "CelebA aligned faces as downloaded: the original (img_align_celeba/, list_attr_celeba.txt, "
+                  "list_eval_partition.txt), the Kaggle copy (CSV) or torchvision's celeba/; the folder or its parent",
                   params=ImageCacheParams)]

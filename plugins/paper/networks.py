@@ -16,6 +16,7 @@ from torch import nn
 
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import ArchSpec, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
+from faderkit.cpuconv import CPUConv2d, CPUConvTranspose2d
 
 NORMS = {"batch": nn.BatchNorm2d, "instance": lambda c: nn.InstanceNorm2d(c, affine=True)}
 
@@ -40,7 +41,7 @@ class PaperEncoder(Encoder):
         make_norm = NORMS[norm]
         layers, c_in = [], 3
         for i, c_out in enumerate(widths(arch)):
-            block = [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0)]
+            block = [CPUConv2d(c_in, c_out, 4, 2, 1, bias=i == 0)]
             if i > 0:
                 block.append(make_norm(c_out))
             block.append(nn.LeakyReLU(0.2, inplace=True))
@@ -60,7 +61,7 @@ class PaperEncoder(Encoder):
 
 def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
     if mode == "deconv":
-        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
+        return CPUConvTranspose2d(c_in, c_out, 4, 2, 1)
     if mode == "nearest":
         return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1))
     return nn.Sequential(nn.Conv2d(c_in, c_out * 4, 3, 1, 1), nn.PixelShuffle(2))
@@ -122,7 +123,7 @@ class LatentDiscriminator(Discriminator):
         self.norm = _standardise(arch, input_norm)
         c, h, w = arch.latent_shape
         stride, kernel = (2, 4) if h >= 2 else (1, 3)
-        self.conv = nn.Sequential(nn.Conv2d(c, conv_fm, kernel, stride, 1), nn.BatchNorm2d(conv_fm),
+        self.conv = nn.Sequential(CPUConv2d(c, conv_fm, kernel, stride, 1), nn.BatchNorm2d(conv_fm),
                                   nn.LeakyReLU(0.2, inplace=True))
         side = h // stride
         self.head = nn.Sequential(

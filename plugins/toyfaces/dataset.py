@@ -18,6 +18,7 @@ from faderkit_plugins.celeba.cache import ImageCacheParams
 from faderkit_plugins.celeba.dataset import CelebA
 
 from . import generate as _gen
+from .layouts import LAYOUTS
 from .render import ATTRIBUTES, landmarks, render
 
 #: How many of the generator's faces :func:`mean_landmarks` averages.
@@ -70,13 +71,16 @@ class ToyFaces(CelebA):
     def __repr__(self) -> str:
         return f"ToyFaces({str(self.root)!r}, image_size={self._toy_size}, {len(self.files)} images)"
 
+    #: The on-disk layouts :meth:`generate` can write (``faderkit data toyfaces OUT --layout NAME``).
+    layouts = LAYOUTS
+
     @classmethod
-    def generate(cls, out_dir: Path, count: int, seed: int = 0) -> None:
-        _gen.generate(out_dir, count, seed=seed)
+    def generate(cls, out_dir: Path, count: int, seed: int = 0, layout: str = "original") -> None:
+        _gen.generate(out_dir, count, seed=seed, layout=layout)
 
     def _seed(self) -> int:
         if self._toy_seed is None:
-            meta_path = Path(self.root) / "toyfaces.json"
+            meta_path = self.layout.folder / "toyfaces.json"
             try:
                 meta = json.loads(meta_path.read_text())
                 self._toy_seed = int(meta["seed"])

@@ -1,4 +1,4 @@
-"""Write a toy-faces dataset in the real CelebA on-disk layout, reproducibly and atomically.
+"""Write a toy-faces dataset in a real CelebA on-disk layout (original, kaggle or torchvision), reproducibly and atomically.
 
 Image ``i`` (1-based) depends only on ``(seed, i)``: :func:`identity_and_attributes` rebuilds its
 identity and labels at any time, which is what makes counterfactual ground truth possible.
@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from faderkit.errors import FaderkitError
 from faderkit.synthetic import atomic_folder, check_count_and_seed, write_in_chunks
 
-from .render import ATTRIBUTES, HEIGHT, WIDTH, Identity, render, sample_attributes, sample_identity
+from .layouts import LAYOUTS, Row, data_folder, image_folder, write_lists
+from .render import (ATTRIBUTES, CENTRE, HEIGHT, WIDTH, Identity, five_landmarks, render, sample_attributes,
+                     sample_identity)
 
 #: Bump whenever a change to the renderer or sampler alters the images a seed produces.
 GENERATOR_VERSION = 1
@@ -39,44 +42,52 @@ def split_of(i: int, count: int) -> int:
     return 0 if i <= n_train else 1 if i <= n_train + n_valid else 2
 
 
-def _attr_line(i: int, attrs: dict[str, int]) -> str:
-    """One line of list_attr_celeba.txt, spaced like CelebA's: ``000001.jpg -1  1  1 -1 ...``."""
-    return file_name(i) + " " + " ".join(f"{1 if attrs[a] else -1:>2d}" for a in ATTRIBUTES)
+def _row(i: int, identity: Identity, attrs: dict[str, int]) -> Row:
+    """What the lists say about image ``i``: labels, true landmarks and the head's box (the split is set later)."""
+    marks = five_landmarks(identity, attrs)
+    xy = [round(v) for name in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right") for v in marks[name]]
+    w, h = identity.head_w * identity.scale, identity.head_h * identity.scale
+    cx, cy = CENTRE[0] + identity.dx, CENTRE[1] + identity.dy
+    box = [round(cx - w), round(cy - h), round(2 * w), round(2 * h)]
+    return Row(file_name(i), [1 if attrs[a] else -1 for a in ATTRIBUTES], -1, xy, box)
 
 
-def _write_range(args: tuple[str, int, int, int]) -> list[str]:
-    """Render and write images start..stop-1 into folder; returns their attribute lines."""
+def _write_range(args: tuple[str, int, int, int]) -> list[Row]:
+    """Render and write images start..stop-1 into folder; returns their rows of the lists."""
     folder, seed, start, stop = args
-    lines = []
+    rows = []
     for i in range(start, stop):
         identity, attrs = identity_and_attributes(seed, i)
         Image.fromarray(render(identity, attrs)).save(
             os.path.join(folder, file_name(i)), format="JPEG", quality=JPEG_QUALITY
         )
-        lines.append(_attr_line(i, attrs))
-    return lines
+        rows.append(_row(i, identity, attrs))
+    return rows
 
 
-def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = True, workers: int = 2) -> Path:
-    """Write ``count`` images and the CelebA label files into ``out_dir`` (which must not exist or be empty).
+def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = True, workers: int = 2,
+             layout: str = "original") -> Path:
+    """Write ``count`` images and the CelebA lists into ``out_dir`` (which must not exist or be empty),
+    in one of :data:`~.layouts.LAYOUTS`.
 
     Everything is written into a temporary folder beside ``out_dir`` and moved into place at the
     end, so an interrupted run never leaves a folder that looks complete. The same seed gives
     byte-identical files.
     """
     out_dir = Path(out_dir)
+    if layout not in LAYOUTS:
+        raise FaderkitError(f"toyfaces has no layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
     count, seed = check_count_and_seed("toyfaces", count, seed, 10,
                                        "the 80/10/10 split needs one valid and one test face")
     with atomic_folder(out_dir, "toy faces") as tmp:
-        images = tmp / "img_align_celeba"
-        images.mkdir()
-        lines = [str(count), " ".join(ATTRIBUTES)]
-        lines += write_in_chunks(_write_range, images, seed, count, workers=workers, progress=progress,
-                                 label=f"writing toy faces to {out_dir}")
-        (tmp / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-        (tmp / "list_eval_partition.txt").write_text(
-            "".join(f"{file_name(i)} {split_of(i, count)}\n" for i in range(1, count + 1))
-        )
+        images = image_folder(tmp, layout)
+        images.mkdir(parents=True)
+        rows = write_in_chunks(_write_range, images, seed, count, workers=workers, progress=progress,
+                               label=f"writing toy faces to {out_dir}")
+        for i, row in enumerate(rows, start=1):
+            row.partition = split_of(i, count)
+        folder = data_folder(tmp, layout)
+        write_lists(folder, layout, list(ATTRIBUTES), rows)
         meta = {
             "generator": "faderkit toyfaces",
             "version": GENERATOR_VERSION,
@@ -85,7 +96,7 @@ def generate(out_dir: str | Path, count: int, seed: int = 0, progress: bool = Tr
             "attributes": list(ATTRIBUTES),
             "size": [WIDTH, HEIGHT],
             "jpeg_quality": JPEG_QUALITY,
+            "layout": layout,
         }
-        (tmp / "toyfaces.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (folder / "toyfaces.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
-

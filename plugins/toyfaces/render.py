@@ -332,3 +332,21 @@ def render(identity: Identity, values: Mapping[str, float] | None = None) -> np.
             c.line(lx, ly, line_col, 1.0 + 0.8 * smile)
 
     return np.asarray(c.img.reduce(SS), dtype=np.uint8)
+
+
+def five_landmarks(identity: Identity, values: Mapping[str, float] | None = None) -> dict[str, tuple[float, float]]:
+    """Native-frame (x, y) of CelebA's five landmarks on the face :func:`render` draws with ``values``:
+    the eye centres, the nose tip and the mouth corners (which widen and rise with Smiling)."""
+    smile = _values(values)["Smiling"]
+    idt = identity
+    mw = 16.0 + 5.0 * smile  # the mouth's half-width, as drawn
+    corner_y = mouth_y(idt) - 9.5 * smile  # the lips' line at the corners
+    pts = {
+        "left_eye": (-idt.eye_sep, -6.0),
+        "right_eye": (idt.eye_sep, -6.0),
+        "nose": (0.0, idt.nose_len),
+        "mouth_left": (-mw, corner_y),
+        "mouth_right": (mw, corner_y),
+    }
+    cx, cy, s = CENTRE[0] + idt.dx, CENTRE[1] + idt.dy, idt.scale
+    return {k: (cx + s * x, cy + s * y) for k, (x, y) in pts.items()}
