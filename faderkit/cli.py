@@ -125,8 +125,8 @@ def _parse_settings(pairs) -> dict[str, str]:
 @click.option("--set", "settings", multiple=True, metavar="ATTR=VALUE",
               help="Slider value: 0 absent, 1 present, in between fades, beyond extrapolates (e.g. 1.5). "
                    "Categorical attributes take a value name. Unset attributes keep the image's own values.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the edited image (.png or .jpg).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the edited image (.png or .jpg); required unless --show-faces is all you want.")
 @click.option("--mode", type=click.Choice(["residual", "decoded"]), default="residual", show_default=True,
               help="residual: the input at its own size plus the change the model makes (what the edit leaves "
                    "alone keeps its detail); decoded: the model's own S x S image (the paper's output).")
@@ -136,13 +136,29 @@ def _parse_settings(pairs) -> dict[str, str]:
                    "values from START to STOP, e.g. --sweep Smiling=-0.5:1.5:9 (--set values hold for the whole row).")
 @click.option("--labels/--no-labels", default=True, show_default=True, help="Title the columns of a --sweep row.")
 @click.option("--overwrite-input", is_flag=True, help="Allow -o to be the input image itself.")
+@click.option("--face", type=click.IntRange(min=1), metavar="N",
+              help="Edit the N-th face, counted from 1 left to right (--show-faces draws the numbers).")
+@click.option("--all-faces", is_flag=True, help="Edit every face large enough for the model.")
+@click.option("--align/--no-align", default=None,
+              help="Align the face like the training data [default: when the model's dataset declares where its "
+                   "landmarks sit and IMAGE is not already one of its images]; --no-align crops as the loader does.")
+@click.option("--locator", metavar="NAME",
+              help="The registered face locator to use [default: the one the model's dataset names, else mtcnn].")
+@click.option("--show-faces", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Also write IMAGE with the faces found drawn on it: numbered boxes, landmarks, scores "
+                   "(the faces to be edited in green).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, overwrite_input, device):
+def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, overwrite_input, face, all_faces, align,
+         locator, show_faces, device):
     """Edit IMAGE by setting attribute sliders, e.g. --set Smiling=0.8 --set Male=0.
 
-    The model sees the image cropped and resized the way its training data was; in the default
-    residual mode the output keeps the input's size, and only what the model changes is added.
-    `faderkit plugins` and the checkpoint's recipe tell which attributes a model has.
+    A photo is first searched for faces; the face is aligned the way the training data's faces
+    were (a rotation, scale and shift), edited, and the change mapped back onto the photo at its
+    own resolution, blended in with a soft edge: the output has the input's size and every pixel
+    away from the face is unchanged. Use --face N or --all-faces when a photo shows several
+    faces, and --no-align for an image already cropped like the training data. In the decoded
+    mode the output is the model's own S x S image. `faderkit plugins` and the checkpoint's
+    recipe tell which attributes a model has.
     """
     import numpy as np
     import torch
@@ -156,13 +172,25 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
     swept = parse_sweep(sweep) if sweep is not None else None
     if swept and compare:
         raise FaderkitError("--sweep and --compare: choose one (a sweep row already starts with the input)")
-    if image.exists() and output.exists() and output.resolve() == image.resolve() and not overwrite_input:
-        raise FaderkitError(f"-o {output} is the input image; choose another output or pass --overwrite-input")
+    if output is None and show_faces is None:
+        raise FaderkitError("give -o OUTPUT for the edit (or only --show-faces PATH to see the faces found)")
+    for path in (output, show_faces):
+        if path is not None and image.exists() and path.exists() and path.resolve() == image.resolve() \
+                and not overwrite_input:
+            raise FaderkitError(f"{'-o' if path is output else '--show-faces'} {path} is the input image; choose "
+                                "another output or pass --overwrite-input")
+    if output is not None and show_faces is not None and output.resolve() == show_faces.resolve():
+        raise FaderkitError(f"-o and --show-faces both name {output}; give each its own file")
     editor = Editor.load(checkpoint, device=device)
     if swept:
         check_sweepable(editor.attributes, swept[0])
     photo = editor.open(image)
-    x = editor.prepare(photo)
+    choice = {"face": face, "all_faces": all_faces, "align": align, "locator": locator}
+    if show_faces is not None:
+        _show_faces(editor, photo, choice, show_faces)
+        if output is None:
+            return
+    x = editor.prepare(photo, **choice)
     if swept:
         name, values = swept
         recon = editor.edit_tensor(x, {}, "decoded")  # what the model makes of the image as it is
@@ -170,7 +198,7 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
         titles = ["orig", "recon"] + [value_label(v) for v in values] if labels else None
         out = tile(row, titles)
     else:
-        edit = editor.edit(photo, mode, **parsed)
+        edit = editor.edit(photo, mode, **choice, **parsed)
         before = photo if mode == "residual" else Image.fromarray(x[0].permute(1, 2, 0).numpy())
         out = to_tensor(np.asarray(edit))[0]
         if compare:
@@ -178,6 +206,23 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
             out = torch.cat([to_tensor(np.asarray(before))[0], gap, out], 2)
     save_image(out, output)
     click.echo(str(output))
+
+
+def _show_faces(editor, photo, choice: dict, path: Path) -> None:
+    """Write ``photo`` with the faces found drawn on it, the ones ``choice`` would edit in green."""
+    import numpy as np
+
+    from . import faces
+    from .imageio import save_image, to_tensor
+
+    found = editor.find_faces(photo, choice["locator"])
+    try:
+        chosen = faces.choose(found, editor.min_eye_distance(), choice["face"], choice["all_faces"]) \
+            if editor.template else []
+    except FaderkitError:
+        chosen = []
+    save_image(to_tensor(np.asarray(faces.draw(photo, found, chosen)))[0], path)
+    click.echo(f"{path}: {len(found)} face(s) found", err=True)
 
 
 @cli.command()

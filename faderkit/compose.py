@@ -1,8 +1,10 @@
 """Putting an edit back into the picture it came from, at that picture's own resolution.
 
-The model sees a small square crop; what it changes there is resized to the crop's size in the
-original and added to it, so every pixel outside the crop is left exactly as it was and the
-pixels inside keep their own detail wherever the edit does not reach.
+The model sees a small square (an axis-aligned crop, or a face aligned by a similarity transform:
+see :mod:`faderkit.align`). What it makes there is mapped back through the inverse transform and
+blended over the photo with a mask that is 1 inside the square and, when ``feather`` > 0, falls
+smoothly to 0 towards its edges. Pixels where the mask is 0 are copied bit for bit; only the
+photo's box around the square is computed, so a 12-megapixel photo costs what its face does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .align import Placement, box_placement, sample
+
+#: Default width of the mask's ramp, as a fraction of the square's side (aligned faces).
+FEATHER = 0.12
+
 
 def resize_change(change: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """float (3, s, s) -> float (3, height, width), bilinear (antialiased when shrinking)."""
@@ -21,16 +28,66 @@ def resize_change(change: torch.Tensor, width: int, height: int) -> torch.Tensor
                          antialias=shrink)[0]
 
 
-def paste_change(photo: np.ndarray, change: torch.Tensor, box: Sequence[int]) -> np.ndarray:
-    """Add a model-resolution ``change`` back into ``photo`` over the crop ``box`` it came from.
+def feather_mask(u: torch.Tensor, v: torch.Tensor, size: int, feather: float) -> torch.Tensor:
+    """The blend weight at model positions (u, v): 1 inside the square, 0 outside, ramping smoothly
+    (smoothstep) over ``feather`` x size pixels inside its edges; ``feather`` 0: a hard edge."""
+    lo, hi = -0.5, size - 0.5
+    if feather <= 0:
+        return ((u >= lo) & (u <= hi) & (v >= lo) & (v <= hi)).to(torch.float32)
+    ramp = feather * size
 
-    ``photo``: uint8 (H, W, 3); ``change``: float (3, s, s) in the model's [-1, 1] units (an edit
-    minus what it edits); ``box``: (left, top, right, bottom), the crop the model saw. Returns a new
-    uint8 (H, W, 3) array; pixels outside ``box`` are bit-identical to ``photo``.
+    def one(t):
+        d = torch.clamp(torch.minimum(t - lo, hi - t) / ramp, 0, 1)
+        return d * d * (3 - 2 * d)
+
+    return (one(u) * one(v)).to(torch.float32)
+
+
+def paste(photo: np.ndarray, image: torch.Tensor, placement: Placement, mode: str = "residual",
+          feather: float = FEATHER) -> np.ndarray:
+    """Blend a model-resolution ``image`` back into ``photo`` through ``placement``.
+
+    ``photo``: uint8 (H, W, 3). ``image``: float (3, S, S) in the model's [-1, 1] units: with
+    ``mode="residual"`` a change (an edit minus what it edits), added; with ``"decoded"`` the
+    decoder's image, which replaces the photo. Returns a new uint8 (H, W, 3) array: photo * (1 - m)
+    + result * m, with m the mask; pixels where m is 0 are bit-identical to ``photo``.
     """
-    left, top, right, bottom = (int(v) for v in box)
-    up = resize_change(change.detach().cpu(), right - left, bottom - top).permute(1, 2, 0).numpy() * 127.5
+    h, w = photo.shape[:2]
+    left, top, right, bottom = placement.bounds(w, h)
     out = photo.copy()
-    region = out[top:bottom, left:right].astype(np.float32) + up
-    out[top:bottom, left:right] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    if right <= left or bottom <= top:
+        return out
+    img = image.detach().float().cpu()
+    size = placement.size
+    matrix = placement.matrix
+    scale = placement.scale
+    if scale < 1:  # the square is smaller in the photo than the model's: shrink it first, without aliasing
+        small = max(1, round(size * scale))
+        img = resize_change(img, small, small)
+        matrix = matrix @ box_placement((0, 0, size, size), small).matrix
+    inv = np.linalg.inv(matrix)
+    # photo pixel (x, y) of the box -> position in the (possibly shrunk) model image
+    to_img = inv @ np.array([[1, 0, left], [0, 1, top], [0, 0, 1.0]])
+    bh, bw = bottom - top, right - left
+    values = sample(img[None] * 127.5, to_img, bh, bw, "bilinear", "border")[0]
+    # the mask is a function of the position in the model's own square
+    to_model = np.linalg.inv(placement.matrix) @ np.array([[1, 0, left], [0, 1, top], [0, 0, 1.0]])
+    yy, xx = torch.meshgrid(torch.arange(bh, dtype=torch.float64), torch.arange(bw, dtype=torch.float64), indexing="ij")
+    u = to_model[0, 0] * xx + to_model[0, 1] * yy + to_model[0, 2]
+    v = to_model[1, 0] * xx + to_model[1, 1] * yy + to_model[1, 2]
+    mask = feather_mask(u, v, size, feather)
+    region = torch.from_numpy(out[top:bottom, left:right]).permute(2, 0, 1).float()
+    if mode == "residual":
+        blended = region + values * mask
+    else:
+        blended = region + (values + 127.5 - region) * mask
+    blended = blended.round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    inside = (mask > 0).numpy()
+    out[top:bottom, left:right][inside] = blended[inside]
     return out
+
+
+def paste_change(photo: np.ndarray, change: torch.Tensor, box: Sequence[int]) -> np.ndarray:
+    """Add a model-resolution ``change`` back into ``photo`` over the axis-aligned crop ``box`` it came
+    from (hard-edged: every pixel outside ``box`` is bit-identical to ``photo``)."""
+    return paste(photo, change, box_placement(box, change.shape[-1]), "residual", feather=0)

@@ -11,7 +11,9 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
-from .compose import paste_change
+from . import faces as _faces
+from .align import Placement, face_placement, native_crop, warp_in
+from .compose import paste, paste_change
 from .device import pick_device
 from .errors import FaderkitError, brief
 from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
@@ -67,11 +69,63 @@ class Editor:
         """Where in ``photo`` the model's square comes from (the training data's crop, or the central square)."""
         return crop_box_for(photo.width, photo.height, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
 
-    def prepare(self, image: str | Path | Image.Image | np.ndarray) -> torch.Tensor:
-        """Any image -> uint8 (1, 3, S, S), cropped and resized like the training data."""
+    def prepare(self, image: str | Path | Image.Image | np.ndarray, **choice) -> torch.Tensor:
+        """Any image -> uint8 (B, 3, S, S) as the model sees it: its face(s) aligned like the training data
+        (B faces; ``choice``: ``face``, ``all_faces``, ``align``, ``locator``, see :meth:`edit`), or,
+        without alignment, one crop resized like the training data."""
         photo = self.open(image)
+        placements = self.placements(photo, **choice)
+        if placements is not None:
+            arr = np.asarray(photo)
+            return to_tensor([warp_in(arr, p) for p in placements])
         arr = crop_resize(photo, self.image_size, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
         return to_tensor(arr)
+
+    # -- faces
+    @property
+    def template(self) -> dict | None:
+        """Where the training data puts the landmarks (name -> (x, y), native frame), if its dataset says."""
+        return self.preprocess.get("landmarks") or None
+
+    def aligns(self, photo: Image.Image, align: bool | None = None) -> bool:
+        """Whether ``photo`` is aligned by its face: when asked (``align``), else when the model knows a
+        template and the photo is neither the data's native size nor the model's own square."""
+        if align is not None:
+            if align and not self.template:
+                raise FaderkitError("this model cannot align faces: its dataset declares no landmark template; "
+                                    "leave out --align (align=True)")
+            return bool(align)
+        native = self.preprocess.get("native_size")
+        return bool(self.template) and tuple(photo.size) not in {tuple(native or ()), (self.image_size,) * 2}
+
+    def locator_name(self, locator: str | None = None) -> str:
+        return locator or self.preprocess.get("face_locator") or _faces.DEFAULT_LOCATOR
+
+    def find_faces(self, photo: Image.Image, locator: str | None = None) -> list:
+        """Every face in ``photo`` (:class:`faderkit.interfaces.Face`), numbered left to right from 1."""
+        photo = photo if isinstance(photo, Image.Image) and photo.mode == "RGB" else self.open(photo)
+        return _faces.locate(np.asarray(photo), self.locator_name(locator))
+
+    def min_eye_distance(self) -> float:
+        """The smallest eye distance (photo pixels) a face may have: the model enlarges it at most
+        :data:`faderkit.faces.MAX_ENLARGEMENT` times."""
+        t = self.template
+        left, top, right, bottom = native_crop(self.preprocess["native_size"], self.preprocess.get("crop_box"))
+        eyes = float(np.hypot(*np.subtract(t["right_eye"], t["left_eye"]))) if {"left_eye", "right_eye"} <= set(t) else 0.0
+        return eyes * self.image_size / (right - left) / _faces.MAX_ENLARGEMENT
+
+    def placements(self, photo: Image.Image, face: int | None = None, all_faces: bool = False,
+                   align: bool | None = None, locator: str | None = None) -> list[Placement] | None:
+        """Where the model's square lies in ``photo`` for each face to edit; None when not aligning."""
+        if not self.aligns(photo, align):
+            if face is not None or all_faces:
+                raise FaderkitError("--face and --all-faces choose among aligned faces; leave out --no-align")
+            return None
+        found = self.find_faces(photo, locator)
+        chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces)
+        pre = self.preprocess
+        return [face_placement(found[i].landmarks, self.template, pre["native_size"], pre.get("crop_box"),
+                               self.image_size) for i in chosen]
 
     @torch.no_grad()
     def infer(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,19 +192,37 @@ class Editor:
         recon, (out,) = self._decode(to_unit(images.to(self.device)), settings)
         return (out - recon).cpu()
 
-    def edit(self, image, mode: str | None = None, **settings: str | float) -> Image.Image:
-        """Edit one image: ``edit("face.jpg", Smiling=0.8, Male=0)``; returns a PIL image.
+    def edit(self, image, mode: str | None = None, *, face: int | None = None, all_faces: bool = False,
+             align: bool | None = None, locator: str | None = None, **settings: str | float) -> Image.Image:
+        """Edit one image: ``edit("photo.jpg", Smiling=0.8, Male=0)``; returns a PIL image.
 
-        ``mode="residual"`` (default): the whole input at its own size, the model's change added
-        over the region it saw; ``mode="decoded"``: the decoder's S x S image (the paper's output).
+        A photo is aligned by its face like the training data (when the model's dataset declares
+        where its landmarks sit and the photo is not already one of its images): ``face=N`` picks
+        the N-th face from the left, ``all_faces=True`` edits every one, ``align=False`` crops as the
+        loader does instead, ``locator`` names another registered face locator.
+        ``mode="residual"`` (default): the whole input at its own size, the model's change mapped
+        back over each face and blended in (pixels outside the blend are unchanged);
+        ``mode="decoded"``: the decoder's S x S image of the face (the paper's output).
         """
         mode = check_mode(mode)
         photo = self.open(image)
-        x = self.prepare(photo)
+        arr = np.asarray(photo)
+        placements = self.placements(photo, face, all_faces, align, locator)
+        if placements is None:
+            x = self.prepare(photo, align=False)
+        else:
+            if mode == "decoded" and len(placements) > 1:
+                raise FaderkitError("the decoded mode shows one face; choose it with --face N, or use --mode residual")
+            x = to_tensor([warp_in(arr, p) for p in placements])
         if mode == "decoded":
             out = self.edit_tensor(x, settings, mode)[0]
             return Image.fromarray(out.permute(1, 2, 0).numpy())
-        return Image.fromarray(paste_change(np.asarray(photo), self.change(x, settings)[0], self.crop_box(photo)))
+        change = self.change(x, settings)
+        if placements is None:
+            return Image.fromarray(paste_change(arr, change[0], self.crop_box(photo)))
+        for placement, c in zip(placements, change):
+            arr = paste(arr, c, placement)
+        return Image.fromarray(arr)
 
     @torch.no_grad()
     def sweep(self, images: torch.Tensor, attribute: str, values: Sequence[float],
@@ -189,6 +261,17 @@ def check_fader_meta(meta: dict, path) -> tuple:
               and 0 <= box[0] < box[2] <= size[0] and 0 <= box[1] < box[3] <= size[1])
         if not ok:
             raise bad(f"has a crop box {box!r} that does not fit its native size {size!r}")
+    marks = pre.get("landmarks")
+    if marks is not None:
+        ok = (isinstance(marks, dict) and size is not None and {"left_eye", "right_eye"} <= set(marks)
+              and all(isinstance(v, list) and len(v) == 2 and all(isinstance(c, (int, float)) and np.isfinite(c)
+                                                                   for c in v) for v in marks.values())
+              and marks["left_eye"] != marks["right_eye"])
+        if not ok:
+            raise bad("has a landmark template that is not two distinct eyes (and other points) as [x, y] "
+                      "in a native frame")
+        if pre.get("face_locator") is not None and not isinstance(pre.get("face_locator"), str):
+            raise bad(f"names a face locator {pre.get('face_locator')!r} that is not a name")
     return recipe, attrs
 
 

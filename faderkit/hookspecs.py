@@ -64,3 +64,12 @@ def faderkit_classifiers():
     :returns: a list of :class:`faderkit.Entry`; ``factory(arch, **params)`` returns a
         :class:`faderkit.interfaces.Classifier`.
     """
+
+
+@hookspec
+def faderkit_face_locators():
+    """Face locators, used by ``edit`` to find and align the faces of a photo like the training data.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(**params)`` returns a
+        :class:`faderkit.interfaces.FaceLocator`.
+    """

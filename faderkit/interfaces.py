@@ -1,4 +1,4 @@
-"""The abstract pieces a plugin supplies: attribute datasets and the four networks.
+"""The abstract pieces a plugin supplies: attribute datasets, the networks and face locators.
 
 Tensors crossing these interfaces: images are float in [-1, 1], shape (B, 3, S, S) for the
 networks, uint8 (B, 3, S, S) from datasets; labels are int64 (B, A), one value index per
@@ -100,6 +100,42 @@ class Classifier(nn.Module, ABC):
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
+#: The landmark names locators and datasets share ("left" is the image's left: the smaller x).
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face found in a photo.
+
+    ``landmarks``: name -> (x, y) in the photo's pixels (x right, y down, pixel centres at whole
+    numbers); both eyes at least, the five :data:`LANDMARKS` where the locator gives them, and any
+    other point a locator and a dataset template agree on. ``score``: the locator's confidence,
+    higher is surer. ``box``: (left, top, right, bottom) around the face, for drawing.
+    """
+
+    landmarks: Mapping[str, tuple[float, float]]
+    score: float
+    box: tuple[float, float, float, float] | None = None
+
+    @property
+    def eye_distance(self) -> float:
+        (lx, ly), (rx, ry) = self.landmarks["left_eye"], self.landmarks["right_eye"]
+        return float(np.hypot(rx - lx, ry - ly))
+
+
+class FaceLocator(ABC):
+    """Finds faces in photos; registered through ``faderkit_face_locators``, built as ``factory(**params)``.
+
+    Weights, if any, must come with an installed package: nothing is downloaded at run time. A
+    missing optional dependency is a :class:`FaderkitError` from the factory, saying what to install.
+    """
+
+    @abstractmethod
+    def locate(self, photo: np.ndarray) -> list[Face]:
+        """uint8 (H, W, 3) RGB -> every face found (any order; an empty list when there is none)."""
+
+
 class Split(ABC):
     """One split of a dataset: labels held in memory, images fetched by index as uint8."""
 
@@ -151,9 +187,30 @@ class AttributeDataset(ABC):
     def can_generate(cls) -> bool:
         return cls.generate.__func__ is not AttributeDataset.generate.__func__
 
+    #: The registered face locator that finds faces like this dataset's (None: faderkit's default,
+    #: for photographs); ``edit`` uses it to align a photo unless told another.
+    face_locator: ClassVar[str | None] = None
+
+    #: Where :meth:`landmark_template` comes from (a file, or the published figures it falls back
+    #: on), recorded with it in every checkpoint.
+    landmark_source: str | None = None
+
+    def landmark_template(self) -> dict[str, tuple[float, float]] | None:
+        """Where the landmarks sit in the native frame (before ``crop_box``): name -> (x, y), the
+        names of :data:`LANDMARKS` (or others your locator gives). ``edit`` maps a photo's face onto
+        it with a similarity transform, so the model sees the face placed as in training. None (the
+        default): no alignment, ``edit`` crops as the loader does. Needs ``native_size``."""
+        return None
+
     def preprocess_spec(self) -> dict:
-        """How ``edit`` should crop a user's image: stored in every checkpoint."""
-        return {"native_size": self.native_size, "crop_box": self.crop_box}
+        """How ``edit`` should crop (and align) a user's image: stored in every checkpoint."""
+        spec = {"native_size": self.native_size, "crop_box": self.crop_box}
+        template = self.landmark_template() if self.native_size else None
+        if template:
+            spec["landmarks"] = {str(k): [float(v[0]), float(v[1])] for k, v in template.items()}
+            spec["face_locator"] = self.face_locator
+            spec["landmark_source"] = self.landmark_source
+        return spec
 
 
 def select_attributes(wanted, names: Sequence[str], dataset: str, source: str | None = None,

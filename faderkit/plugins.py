@@ -24,6 +24,7 @@ KINDS = {
     "discriminator": "faderkit_discriminators",
     "image_discriminator": "faderkit_image_discriminators",
     "classifier": "faderkit_classifiers",
+    "face_locator": "faderkit_face_locators",
 }
 
 

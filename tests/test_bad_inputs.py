@@ -198,6 +198,21 @@ def rewritten(src: Path, dst: Path, change: Callable[[dict], None]) -> Path:
     return dst
 
 
+def placed_faces(w: "Workspace", count: int = 1, scale: float = 1.2) -> Path:
+    """A 900 x 500 picture with ``count`` toy faces drawn into it (turned, enlarged), as a PNG."""
+    from faderkit_plugins.toyfaces.scene import backdrop, place
+
+    photo = backdrop(900, 500)
+    face = np.asarray(Image.open(w.face).convert("RGB"))
+    for k in range(count):
+        photo, _ = place(face, photo, 10 - 20 * k, scale, (250 + 400 * k, 250))
+    return w.file(f"faces{count}_{scale}.png", _saved(Image.fromarray(photo), "PNG"))
+
+
+def without_template(m: dict) -> None:
+    m["preprocess"] = {k: v for k, v in m["preprocess"].items() if k not in ("landmarks", "face_locator")}
+
+
 def plain_safetensors(path: Path) -> Path:
     save_file({"w": torch.ones(2)}, str(path))
     return path
@@ -421,7 +436,7 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
                                                        r"Pillow cannot write '\.psd'"),
     "--device: mps on a machine without one": (lambda w: w.edit(None, "--device", "mps"), r"no Apple GPU"),
     "usage: edit without -o": (lambda w: ["edit", str(w.face), "-c", str(w.ckpt)],
-                               r"Missing option '-o' / '--output'\. \(see 'cli edit --help'\)"),
+                               r"give -o OUTPUT for the edit \(or only --show-faces PATH"),
     "data: a split left empty": (lambda w: (edit_lines(w.data / "list_eval_partition.txt",
                                                        lambda ls: [l.replace(" 1", " 0") for l in ls]),
                                             w.recipe(), w.train())[2], r"the valid split of .* has no images"),
@@ -432,6 +447,32 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
         w.ckpt, w.root / "m.safetensors", lambda m: m.update(preprocess={"native_size": [178, 218],
                                                                          "crop_box": [0, 20, 300, 198]}))),
         r"crop box \[0, 20, 300, 198\] that does not fit"),
+    # finding and choosing faces (edit aligns a photo by its face)
+    "faces: none in the photo": (lambda w: w.edit(w.file("plain.png", _saved(Image.fromarray(_rgb(300, 400)), "PNG"))),
+                                 r"no face found in the image; pass --no-align"),
+    "faces: two, none chosen": (lambda w: w.edit(placed_faces(w, 2)), r"2 faces large enough to edit; choose one with "
+                                                                       r"--face N .* --all-faces"),
+    "faces: --face beyond the faces found": (lambda w: w.edit(placed_faces(w), "--face", "3"),
+                                             r"--face 3: the image has 1 face\(s\), numbered 1 left to right"),
+    "faces: --face 0": (lambda w: w.edit(placed_faces(w), "--face", "0"), r"--face.*0 is not in the range x>=1"),
+    "faces: --face and --all-faces": (lambda w: w.edit(placed_faces(w), "--face", "1", "--all-faces"),
+                                      r"--face and --all-faces: choose one"),
+    "faces: --face with --no-align": (lambda w: w.edit(placed_faces(w), "--face", "1", "--no-align"),
+                                      r"choose among aligned faces; leave out --no-align"),
+    "faces: too small": (lambda w: w.edit(placed_faces(w, scale=0.15)), r"(too small|no face found).*--no-align"),
+    "faces: unknown locator": (lambda w: w.edit(placed_faces(w), "--locator", "dlib"),
+                               r"unknown face_locator 'dlib'; choose one of: mtcnn, toyfaces"),
+    "faces: all faces in the decoded mode": (lambda w: w.edit(placed_faces(w, 2), "--all-faces", "--mode", "decoded"),
+                                             r"the decoded mode shows one face"),
+    "faces: --show-faces is the input": (lambda w: ["edit", str(w.face), "-c", str(w.ckpt), "--show-faces", str(w.face)],
+                                         r"--show-faces .* is the input image"),
+    "faces: -o and --show-faces the same file": (lambda w: w.edit(placed_faces(w), "--show-faces", str(w.out)),
+                                                 r"-o and --show-faces both name"),
+    "faces: --align on a model without a template": (lambda w: w.edit(placed_faces(w), "--align", ckpt=rewritten(
+        w.ckpt, w.root / "nt.safetensors", without_template)), r"declares no landmark template; leave out --align"),
+    "checkpoint: a landmark template without eyes": (lambda w: w.edit(None, ckpt=rewritten(
+        w.ckpt, w.root / "lm.safetensors", lambda m: m["preprocess"].update(landmarks={"nose": [1, 2]}))),
+        r"landmark template that is not two distinct eyes"),
     "checkpoint: negative step (train --resume)": (
         lambda w: (rewritten(w.run / "last.safetensors", w.run / "last.safetensors", lambda m: m.update(step=-3)),
                    w.recipe(name="toyfaces"),
@@ -552,6 +593,11 @@ API_CASES: dict[str, tuple[Callable[[Workspace], Callable], str]] = {
     "api image: not an image at all": (lambda w: call(load_and_edit, w.ckpt, 123), r"expected an image path"),
     "api --set: too big for a float": (lambda w: call(load_and_edit, w.ckpt, w.face, Smiling=10**400),
                                        r"expected a number"),
+    "api faces: none in the photo": (lambda w: call(load_and_edit, w.ckpt, _rgb(300, 400), Smiling=1),
+                                     r"no face found.*align=False"),
+    "api faces: two, none chosen": (lambda w: call(load_and_edit, w.ckpt, placed_faces(w, 2), Smiling=1),
+                                    r"choose one with --face N \(face=N"),
+    "api faces: face=5": (lambda w: call(load_and_edit, w.ckpt, placed_faces(w), face=5), r"has 1 face\(s\)"),
     "api checkpoint: truncated": (lambda w: call(faderkit.load, w.file("t.safetensors", w.ckpt.read_bytes()[:-10])),
                                   r"damaged or truncated"),
     "api checkpoint: bit flipped": (lambda w: call(faderkit.load, flipped(w.ckpt, w.root / "f.safetensors",
@@ -658,7 +704,7 @@ def test_odd_images_are_edited_deterministically(ws, case):
     before = ws.snapshot()
     outs = [ws.root / "a.png", ws.root / "b.png"]
     for out in outs:
-        result = invoke(ws.edit(src, "--set", "Smiling=1", out=out))
+        result = invoke(ws.edit(src, "--set", "Smiling=1", "--no-align", out=out))  # not faces: the loader's crop
         assert result.exit_code == 0 and result.exception is None, result.output
     assert outs[0].read_bytes() == outs[1].read_bytes()
     from faderkit.imageio import open_image
@@ -676,7 +722,8 @@ def test_exif_rotation_is_applied(ws):
         assert im.size == (60, 80)
         upright = Image.fromarray(np.asarray(im.transpose(Image.Transpose.ROTATE_270)))  # what orientation 6 shows
     model = faderkit.load(ws.ckpt)
-    assert np.array_equal(np.asarray(model.edit(rotated, Smiling=1)), np.asarray(model.edit(upright, Smiling=1)))
+    assert np.array_equal(np.asarray(model.edit(rotated, Smiling=1, align=False)),
+                          np.asarray(model.edit(upright, Smiling=1, align=False)))
 
 
 def test_16_bit_is_scaled_by_its_full_range(ws):
@@ -745,8 +792,8 @@ def test_images_given_as_pil_or_arrays_are_prepared_like_files(ws):
     path = ws.file("grey16.png", _saved(grey16, "PNG"))
     rgba = np.dstack([_rgb(), np.full((80, 60), 0, np.uint8)])  # fully transparent: white
     for in_memory, on_disk in ((grey16, path), (rgba, ws.file("rgba.png", _saved(Image.fromarray(rgba, "RGBA"), "PNG")))):
-        assert torch.equal(model.prepare(in_memory), model.prepare(on_disk))
-    assert model.prepare(grey16).max() == 127
+        assert torch.equal(model.prepare(in_memory, align=False), model.prepare(on_disk, align=False))
+    assert model.prepare(grey16, align=False).max() == 127
 
 
 def test_curves_draw_names_with_dollar_signs_as_written(ws):

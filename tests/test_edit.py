@@ -80,11 +80,12 @@ def test_unset_attributes_keep_the_classifiers_inferred_values(trained_run, face
 
 
 def test_any_size_and_mode_is_prepared_like_the_training_data(trained_run):
+    """Without alignment (these are not faces: see test_faces.py for photos) any image is cropped like the data."""
     model = faderkit.load(trained_run / "best.safetensors")
     for arr in (np.zeros((300, 120, 3), np.uint8), np.zeros((218, 178, 3), np.uint8)):
-        assert tuple(model.prepare(arr).shape) == (1, 3, 32, 32)
+        assert tuple(model.prepare(arr, align=False).shape) == (1, 3, 32, 32)
     grey = Image.fromarray(np.full((50, 70), 128, np.uint8), "L")
-    assert tuple(model.prepare(grey).shape) == (1, 3, 32, 32)
+    assert tuple(model.prepare(grey, align=False).shape) == (1, 3, 32, 32)
 
 
 def test_cli_edit_writes_the_edit_and_a_comparison(trained_run, face, tmp_path):

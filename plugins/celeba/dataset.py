@@ -44,7 +44,6 @@ class CelebA(AttributeDataset):
     native_size = (178, 218)
     crop_box = (0, 20, 178, 198)
     partitions = {"train": 0, "valid": 1, "test": 2}
-
     def __init__(self, root, image_size: int = 64, attributes: Sequence[str] | None = None,
                  cache_dir=None, unreadable: str = "stop"):
         """``cache_dir`` and ``unreadable`` come from the recipe's ``data.params``, checked by faderkit

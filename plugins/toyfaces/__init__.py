@@ -9,3 +9,11 @@ def faderkit_datasets():
 
     return [Entry("toyfaces", ToyFaces, "Synthetic faces in the CelebA layout, generated on first use; renders counterfactuals",
                   params=ToyFacesParams)]
+
+
+@hookimpl
+def faderkit_face_locators():
+    from .locate import ToyFaceLocator, ToyFaceLocatorParams
+
+    return [Entry("toyfaces", ToyFaceLocator, "Toy faces at any rotation, scale and place: eyes from their white "
+                  "sclera and dark iris", params=ToyFaceLocatorParams)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -18,7 +19,20 @@ from faderkit_plugins.celeba.dataset import CelebA
 
 from . import generate as _gen
 from .layouts import LAYOUTS
-from .render import ATTRIBUTES, render
+from .render import ATTRIBUTES, landmarks, render
+
+#: How many of the generator's faces :func:`mean_landmarks` averages.
+TEMPLATE_FACES = 500
+
+
+@lru_cache(maxsize=1)
+def mean_landmarks() -> dict[str, tuple[float, float]]:
+    """The eyes' mean native-frame positions over the generator's faces (seed 0), which is where
+    the toy faces locator's two landmarks sit in an average training image."""
+    pts = [landmarks(_gen.identity_and_attributes(0, i)[0]) for i in range(1, TEMPLATE_FACES + 1)]
+    # the renderer's coordinates put a pixel's centre at +0.5; faderkit's (a Face's) at its whole number
+    return {name: tuple(round(sum(p[name][k] for p in pts) / len(pts) - 0.5, 2) for k in (0, 1))
+            for name in ("left_eye", "right_eye")}
 
 
 class ToyFacesParams(ImageCacheParams):
@@ -47,6 +61,12 @@ class ToyFaces(CelebA):
         super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir, unreadable=unreadable)
         self._toy_size = int(image_size)
         self._toy_seed: int | None = None
+
+    face_locator = "toyfaces"
+    landmark_source = f"the toyfaces generator: mean eye positions of {TEMPLATE_FACES} faces (seed 0)"
+
+    def landmark_template(self) -> dict[str, tuple[float, float]]:
+        return mean_landmarks()
 
     def __repr__(self) -> str:
         return f"ToyFaces({str(self.root)!r}, image_size={self._toy_size}, {len(self.files)} images)"
