@@ -51,7 +51,9 @@ class Picture:
 
     @classmethod
     def of(cls, editor, photo: Image.Image) -> "Picture":
-        return cls(editor.prepare(photo), np.asarray(photo.convert("RGB")), editor.crop_box(photo))
+        """The page edits the crop the data loader takes (as ``edit --no-align``): face alignment is
+        not offered in the page yet."""
+        return cls(editor.prepare(photo, align=False), np.asarray(photo.convert("RGB")), editor.crop_box(photo))
 
 
 @dataclass
