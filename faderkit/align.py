@@ -137,13 +137,15 @@ def warp_in(photo: np.ndarray, placement: Placement) -> np.ndarray:
 
 def sample(src: torch.Tensor, matrix: np.ndarray, height: int, width: int, mode: str, padding: str) -> torch.Tensor:
     """Sample ``src`` (B, C, h, w) at matrix @ (u, v, 1) for each output pixel (u, v) of a height x width grid."""
-    h, w = src.shape[-2:]
-    v, u = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
-                          indexing="ij")
-    m = torch.from_numpy(np.asarray(matrix, np.float64))
-    x = m[0, 0] * u + m[0, 1] * v + m[0, 2]
-    y = m[1, 0] * u + m[1, 1] * v + m[1, 2]
-    # grid_sample (align_corners=False) puts pixel i's centre at (2 i + 1) / n - 1
-    grid = torch.stack([(2 * x + 1) / w - 1, (2 * y + 1) / h - 1], -1).to(src.dtype)[None]
-    return F.grid_sample(src, grid.expand(src.shape[0], -1, -1, -1), mode=mode, padding_mode=padding,
-                         align_corners=False)
+    # grid_sample (align_corners=False) puts pixel i's centre at (2 i + 1) / n - 1: the pixel matrix
+    # becomes the normalised one affine_grid takes (one fused op, not a grid built tensor by tensor)
+    theta = _normalise(*src.shape[-2:]) @ np.asarray(matrix, np.float64) @ np.linalg.inv(_normalise(height, width))
+    batch = src.shape[0]
+    grid = F.affine_grid(torch.tensor(theta[:2], dtype=src.dtype)[None].expand(batch, 2, 3),
+                         [batch, src.shape[1], height, width], align_corners=False)
+    return F.grid_sample(src, grid, mode=mode, padding_mode=padding, align_corners=False)
+
+
+def _normalise(height: int, width: int) -> np.ndarray:
+    """Pixel position -> grid_sample's normalised position, for an image of this size."""
+    return np.array([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1], [0, 0, 1.0]])

@@ -47,62 +47,77 @@ class ToyFaceLocator(FaceLocator):
 
     def _eyes(self, photo: np.ndarray) -> np.ndarray:
         """(K, 4): candidate eyes as x, y (centre), white area, and the darkness of their middle."""
-        lo = photo.min(2)
-        sclera = (lo >= self.white) & ((photo.max(2) - lo) <= self.chroma)
+        # channel by channel, not photo.min(2): a reduction over a length-3 axis is ~10x slower
+        red, green, blue = photo[..., 0], photo[..., 1], photo[..., 2]
+        lo = np.minimum(np.minimum(red, green), blue)
+        sclera = (lo >= self.white) & ((np.maximum(np.maximum(red, green), blue) - lo) <= self.chroma)
         labels, n = ndimage.label(sclera, structure=np.ones((3, 3), bool))
         if n == 0:
             return np.zeros((0, 4))
-        idx = np.arange(1, n + 1)
-        area = ndimage.sum_labels(sclera, labels, idx)
-        ys, xs = np.asarray(ndimage.center_of_mass(sclera, labels, idx)).T
+        # areas and centroids from the (few) sclera pixels alone, not a pass over the photo per statistic
+        where = np.flatnonzero(sclera)
+        label_of = labels.ravel()[where]
+        area = np.bincount(label_of, minlength=n + 1)[1:].astype(float)
+        ys, xs = np.divmod(where, sclera.shape[1])
+        xs = np.bincount(label_of, xs, minlength=n + 1)[1:] / area
+        ys = np.bincount(label_of, ys, minlength=n + 1)[1:] / area
         keep = (area >= 1) & (area <= 0.02 * sclera.size + 200)
         parts = np.stack([xs, ys, area], 1)[keep]
         if len(parts) == 0:
             return np.zeros((0, 4))
-        luma = photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
         # an eye is one white piece or two (left and right of the iris): try each piece alone and
         # each close pair, and keep those whose white centroid sits on something dark
         cands = [(x, y, a) for x, y, a in parts]
         if len(parts) > 1:
-            order = np.argsort(parts[:, 0])
-            p = parts[order]
+            p = parts[np.argsort(parts[:, 0], kind="stable")]
+            reach = 4 * np.sqrt(p[:, 2]) + 3  # how far from a piece its partner can lie
+            ends = np.searchsorted(p[:, 0], p[:, 0] + reach, side="right")
             for i in range(len(p)):
-                r = 4 * np.sqrt(p[i, 2]) + 3
-                for j in range(i + 1, len(p)):
-                    if p[j, 0] - p[i, 0] > r:
-                        break
-                    d = np.hypot(*(p[j, :2] - p[i, :2]))
-                    if d <= min(r, 4 * np.sqrt(p[j, 2]) + 3) and 0.25 <= p[i, 2] / p[j, 2] <= 4:
-                        a = p[i, 2] + p[j, 2]
-                        cands.append(((p[i, 0] * p[i, 2] + p[j, 0] * p[j, 2]) / a,
-                                      (p[i, 1] * p[i, 2] + p[j, 1] * p[j, 2]) / a, a))
-        h, w = luma.shape
+                q = p[i + 1:ends[i]]  # the pieces to the right of piece i, within its reach along x
+                if len(q) == 0:
+                    continue
+                d = np.hypot(q[:, 0] - p[i, 0], q[:, 1] - p[i, 1])
+                ratio = p[i, 2] / q[:, 2]
+                for j in np.flatnonzero((d <= np.minimum(reach[i], reach[i + 1:ends[i]]))
+                                        & (ratio >= 0.25) & (ratio <= 4)):
+                    a = p[i, 2] + q[j, 2]
+                    cands.append(((p[i, 0] * p[i, 2] + q[j, 0] * q[j, 2]) / a,
+                                  (p[i, 1] * p[i, 2] + q[j, 1] * q[j, 2]) / a, a))
+        h, w = sclera.shape
         out = []
         for x, y, a in cands:
             xi, yi = int(round(x)), int(round(y))
             if not (0 <= xi < w and 0 <= yi < h) or sclera[yi, xi]:
                 continue  # an eye's centre is iris, never white
             r = max(1, int(round(0.35 * np.sqrt(a))))
-            core = luma[max(0, yi - r + 1):yi + r, max(0, xi - r + 1):xi + r].min()
+            core = _luma(photo, slice(max(0, yi - r + 1), yi + r), slice(max(0, xi - r + 1), xi + r)).min()
             if core < 0.6 * self.white:
-                x, y = _iris_centre(luma, sclera, x, y, a, core)
+                x, y = _iris_centre(photo, sclera, x, y, a, core)
                 out.append((x, y, a, core))
         return np.asarray(out, float).reshape(-1, 4)
 
 
-def _iris_centre(luma: np.ndarray, sclera: np.ndarray, x: float, y: float, area: float, core: float
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _luma(photo: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """The luma of a window of the photo (computed where it is needed: a whole 12 MP photo's costs 0.3 s)."""
+    return photo[rows, cols].astype(np.float32) @ _LUMA
+
+
+def _iris_centre(photo: np.ndarray, sclera: np.ndarray, x: float, y: float, area: float, core: float
                  ) -> tuple[float, float]:
     """The eye's centre refined to the centroid of its dark iris disc, which the renderer centres in the
     eye: unlike the white's centroid it does not move when glasses or a lens tint hide part of the white.
     The white of a native eye covers about 54 px around an iris of radius 3.8."""
     radius = 1.1 * 3.8 * np.sqrt(area / 54.0)
-    h, w = luma.shape
+    h, w = sclera.shape
     for _ in range(2):
         x0, x1 = max(0, int(np.floor(x - radius))), min(w, int(np.ceil(x + radius)) + 1)
         y0, y1 = max(0, int(np.floor(y - radius))), min(h, int(np.ceil(y + radius)) + 1)
         ys, xs = np.mgrid[y0:y1, x0:x1]
         near = np.hypot(xs - x, ys - y) <= radius
-        weight = np.clip((235.0 - luma[y0:y1, x0:x1]) / max(235.0 - core, 1.0), 0, 1) * near * ~sclera[y0:y1, x0:x1]
+        weight = np.clip((235.0 - _luma(photo, slice(y0, y1), slice(x0, x1))) / max(235.0 - core, 1.0), 0, 1) * near * ~sclera[y0:y1, x0:x1]
         total = weight.sum()
         if total < 1:
             break
