@@ -254,7 +254,9 @@ def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_te
     Drop in an image (or pick one of the dataset's test images); the faders start where the model's
     classifier places the image, and the edit follows them live, in either output mode of faderkit
     edit (residual: the whole photo, changed where the model sees it; decoded: the model's own
-    square). Nothing is written to disk but what you download. Needs the serve extra: pip install 'faderkit[serve]'.
+    square), with every face in a photo aligned like the training data as edit --all-faces does (or
+    the loader's crop, as edit --no-align). Nothing is written to disk but what you download. Needs the
+    serve extra: pip install 'faderkit[serve]'.
 
     \b
       faderkit serve runs/quickstart/best.safetensors          # then open http://127.0.0.1:8000/

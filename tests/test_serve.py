@@ -129,8 +129,10 @@ def test_the_model_description_lists_every_fader(client, editor):
     assert [a["name"] for a in info["attributes"]] == ["Smiling", "Eyeglasses"]
     assert all(a["binary"] and a["values"] == ["0", "1"] for a in info["attributes"])
     assert info["range"] == [-1.0, 2.0] and info["image_size"] == 32 and info["has_classifier"]
-    (mode,) = info["options"]  # the output mode, edit's default first
+    # the output mode and (the toy faces declare a landmark template) the alignment, edit's defaults first
+    mode, align = info["options"]
     assert mode["name"] == "mode" and mode["choices"] == ["residual", "decoded"] and set(mode["notes"]) == set(mode["choices"])
+    assert align["name"] == "align" and align["choices"] == ["aligned", "crop"] and set(align["notes"]) == set(align["choices"])
     assert info["limits"] == {"max_upload_bytes": 200_000, "max_pixels": 4_000_000, "max_side": 1024}
 
 
@@ -187,6 +189,60 @@ def test_a_large_photo_is_held_downscaled_and_edited_as_held(editor):
         assert np.array_equal(photo, np.asarray(big.resize((200, 120), Image.LANCZOS)))
         r = c.post("/api/edit", json={"image": held["id"], "values": {"Smiling": 1.5}})
         assert np.array_equal(png_of(r.content), np.asarray(editor.edit(Image.fromarray(photo), align=False, Smiling=1.5)))
+
+
+def two_faces_photo() -> np.ndarray:
+    """A 640 x 360 photo holding two toy faces, turned and scaled (the toy locator finds both)."""
+    from faderkit_plugins.toyfaces.generate import identity_and_attributes
+    from faderkit_plugins.toyfaces.render import render
+    from faderkit_plugins.toyfaces.scene import backdrop, place
+
+    photo = backdrop(640, 360, seed=3)
+    for number, angle, scale, centre in ((4, 12, 1.2, (170, 185)), (9, -8, 1.0, (470, 175))):
+        identity, own = identity_and_attributes(0, number)
+        photo, _ = place(render(identity, own), photo, angle, scale, centre)
+    return photo
+
+
+def test_faces_in_a_photo_are_aligned_and_edited_like_edit_all_faces(client, editor):
+    """A photo that is not one of the data's crops: every face found is aligned like the training data,
+    edited and put back (``edit(photo, all_faces=True)``); ``align: crop`` is ``edit(photo, align=False)``;
+    the decoded mode shows face 1. The faders start where the classifier places face 1."""
+    buf = io.BytesIO()
+    Image.fromarray(two_faces_photo()).save(buf, format="JPEG", quality=92)
+    held = upload(client, buf.getvalue(), "image/jpeg", "two.jpg").json()
+    assert held["faces"] == 2 and held["note"].startswith("2 faces found, aligned like the training data")
+    photo = Image.fromarray(png_of(client.get(f"/api/images/{held['id']}/photo.png").content))  # as held
+    assert held["inferred"] == pytest.approx(editor.soft_values(editor.prepare(photo, face=1))[0])
+    shown = png_of(client.get(f"/api/images/{held['id']}/input.png").content)
+    assert np.array_equal(shown, editor.prepare(photo, face=1)[0].permute(1, 2, 0).numpy())
+    crop = png_of(client.get(f"/api/images/{held['id']}/input.png?align=crop").content)
+    assert np.array_equal(crop, editor.prepare(photo, align=False)[0].permute(1, 2, 0).numpy())
+    assert client.get(f"/api/images/{held['id']}/input.png?align=sideways").status_code == 400
+
+    values = {**held["values"], "Smiling": 2.0}
+    def edit(**options):
+        r = client.post("/api/edit", json={"image": held["id"], "values": values, "options": options})
+        assert r.status_code == 200, r.text
+        return png_of(r.content)
+    both = edit()
+    assert np.array_equal(both, np.asarray(editor.edit(photo, all_faces=True, **values)))
+    assert np.array_equal(edit(mode="residual", align="aligned"), both)
+    assert not np.array_equal(both, np.asarray(photo))
+    assert np.array_equal(edit(align="crop"), np.asarray(editor.edit(photo, align=False, **values)))
+    assert np.array_equal(edit(mode="decoded"), np.asarray(editor.edit(photo, mode="decoded", face=1, **values)))
+    r = client.post("/api/edit", json={"image": held["id"], "values": values, "options": {"align": "sideways"}})
+    assert r.status_code == 400 and r.json()["error"] == "align='sideways': choose one of aligned, crop"
+
+
+def test_a_photo_without_a_face_is_edited_by_its_crop_and_says_so(client, editor):
+    noise = np.random.default_rng(5).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG")
+    held = upload(client, buf.getvalue(), "image/png", "noise.png").json()
+    assert held["faces"] == 0 and held["note"] == "No face found in the image: the loader's crop is edited instead."
+    r = client.post("/api/edit", json={"image": held["id"], "values": {"Smiling": 1.5}})
+    assert np.array_equal(png_of(r.content), np.asarray(editor.edit(Image.fromarray(noise), align=False, Smiling=1.5)))
 
 
 def test_bad_uploads_get_a_clear_message_and_a_4xx_and_the_server_keeps_serving(client, toy_root):

@@ -253,7 +253,7 @@ def test_keyboard_and_screen_reader_labels(page, toy_root):
         assert slider.is_enabled()
         assert re.fullmatch(r"-?\d\.\d\d, .+", slider.get_attribute("aria-valuetext"))
         sync_api.expect(page.get_by_role("button", name=re.compile(f"^Reset {name} to \\d\\.\\d\\d, what the classifier sees"))).to_have_count(1)
-    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Edit of 000055\.jpg \(residual\): Smiling \d\.\d\d, Eyeglasses"))).to_be_visible()
+    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Edit of 000055\.jpg \(residual, aligned\): Smiling \d\.\d\d, Eyeglasses"))).to_be_visible()
     # Tab reaches the file chooser, then every fader and its reset button, in order
     page.locator("body").focus()
     reached = []
@@ -321,7 +321,7 @@ def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(
     assert decoded.is_checked()
     values_d, shown_d = settled_preview(page)
     assert values_d == values and page.evaluate("JSON.parse(document.getElementById('edit').dataset.options)") == {
-        "mode": "decoded"}
+        "mode": "decoded", "align": "aligned"}
     assert shown_d.shape == (editor.image_size, editor.image_size, 3)
     assert np.array_equal(shown_d, np.asarray(editor.edit(face, mode="decoded", **values)))
     assert original.get_attribute("src").endswith("/input.png")  # compared with what the model saw
@@ -335,3 +335,30 @@ def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(
     back, shown_back = settled_preview(page)
     assert back == low and np.array_equal(shown_back, np.asarray(editor.edit(face, mode="residual", **low)))
     assert shown_back.shape == photo.shape and original.get_attribute("src").endswith("/photo.png")
+
+
+def test_a_photo_with_faces_is_aligned_in_the_page_like_edit(page, trained_run, tmp_path):
+    """A photo holding two toy faces: the page says what it found, edits every face like
+    ``edit(photo, all_faces=True)``, and the Faces choice switches to the loader's crop."""
+    from test_serve import two_faces_photo
+
+    editor = faderkit.load(trained_run / "best.safetensors")
+    path = tmp_path / "two-faces.png"
+    Image.fromarray(two_faces_photo()).save(path)
+    photo = Image.open(path).convert("RGB")
+    page.set_input_files("#file", str(path))
+    values, shown = settled_preview(page)
+    assert "2 faces found, aligned like the training data" in page.locator("#status").inner_text()
+    assert np.array_equal(shown, np.asarray(editor.edit(photo, all_faces=True, **values)))
+    page.get_by_role("slider", name="Smiling").focus()
+    page.keyboard.press("End")
+    moved, shown_moved = settled_preview(page)
+    assert moved["Smiling"] == 2.0 and not np.array_equal(shown_moved, shown)
+    assert np.array_equal(shown_moved, np.asarray(editor.edit(photo, all_faces=True, **moved)))
+    group = page.get_by_role("group", name="Faces")
+    aligned, crop = (group.get_by_role("radio", name=re.compile(f"^{m}")) for m in ("aligned", "crop"))
+    assert aligned.is_checked()
+    crop.check()
+    cropped, shown_crop = settled_preview(page)
+    assert np.array_equal(shown_crop, np.asarray(editor.edit(photo, align=False, **cropped)))
+    page.screenshot(path=str(tmp_path / "faces.png"))

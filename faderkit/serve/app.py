@@ -2,10 +2,12 @@
 
     GET  /                            the page (assets under /static/, shipped in the package)
     GET  /api/model                   attributes, fader range, offered options, upload limits
-    POST /api/images                  the image's bytes as the body -> {id, name, inferred, values}
-    GET  /api/images/{id}/input.png   the image as the model sees it (cropped, resized)
+    POST /api/images                  the image's bytes as the body -> {id, name, inferred, values, faces, note}
+    GET  /api/images/{id}/input.png   the image as the model sees it (?align=crop: the loader's crop,
+                                      else face 1 aligned when faces were found)
     GET  /api/images/{id}/photo.png   the photo as held (what the residual output mode edits)
-    POST /api/edit                    {"image": id, "values": {...}, "options": {"mode": ...}} -> the edit, PNG
+    POST /api/edit                    {"image": id, "values": {...}, "options": {"mode": ..., "align": ...}}
+                                      -> the edit, PNG
     GET  /api/test-images             ?offset=&limit=: the dataset's test images (when present)
     GET  /api/test-images/{i}.png     one of them
     POST /api/test-images/{i}         hold it for editing, like an upload
@@ -128,7 +130,8 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
         return JSONResponse(held, status_code=201)
 
     async def input_png(request):
-        body = await run_in_threadpool(console.input_png, request.path_params["id"])
+        body = await run_in_threadpool(console.input_png, request.path_params["id"],
+                                       request.query_params.get("align", "aligned"))
         return Response(body, media_type="image/png")
 
     async def photo_png(request):

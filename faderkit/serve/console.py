@@ -1,9 +1,11 @@
 """The mixing console's state, apart from HTTP: the images held for editing and the edits themselves.
 
 Everything the page does goes through :class:`Console`, which calls only the public Editor API
-(``prepare``, ``crop_box``, ``soft_values``, ``edit_tensor``, ``change``) and :func:`faderkit.compose.
-paste_change`, so an edit in the page is the library's ``Editor.edit`` of the photo the console holds,
-in either output mode. Nothing is written to disk: images live in memory, the most recent
+(``prepare``, ``crop_box``, ``aligns``, ``placements``, ``soft_values``, ``edit_tensor``, ``change``)
+and :mod:`faderkit.compose`, so an edit in the page is the library's ``Editor.edit`` of the photo the
+console holds, in either output mode: with every face found aligned like the training data
+(``edit(photo, all_faces=True)``) when the model knows its data's landmark template and the photo is
+not already one of its crops, or of the loader's crop (``edit(photo, align=False)``). Nothing is written to disk: images live in memory, the most recent
 ``max_images`` of them; a photo whose longer side passes ``max_side`` is held downscaled to it, so
 that a residual edit (the whole photo) stays live.
 """
@@ -21,8 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..align import warp_in
 from ..codes import MAX_SLIDER, apply_settings
-from ..compose import paste_change
+from ..compose import paste, paste_change
+from ..imageio import to_tensor
 from ..errors import FaderkitError
 from ..model import OUTPUT_MODES
 from .uploads import read_image, too_large
@@ -32,9 +36,13 @@ from .uploads import read_image, too_large
 #: every edit request. ``mode``, the output mode, is the console's own (see :meth:`Console.edit`);
 #: any other is passed to ``Editor.edit_tensor`` as a keyword argument.
 EDIT_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {"mode": ("Output", OUTPUT_MODES)}
+#: Offered beside them when the model can align faces (its dataset declares a landmark template).
+ALIGN_OPTION = ("Faces", ("aligned", "crop"))
 #: A few words beside a choice in the page.
 OPTION_NOTES = {"mode": {"residual": "the whole photo, changed where the model looks",
-                         "decoded": "the model's own square, as in the paper"}}
+                         "decoded": "the model's own square, as in the paper"},
+                "align": {"aligned": "each face found, aligned like the training data (edit's default)",
+                          "crop": "the loader's crop, as edit --no-align"}}
 
 
 class NotHeld(LookupError):
@@ -45,15 +53,39 @@ class NotHeld(LookupError):
 class Picture:
     """An image ready to edit: the photo, and what the model sees of it."""
 
-    x: torch.Tensor          # uint8 (1, 3, S, S): Editor.prepare(photo)
+    crop: torch.Tensor       # uint8 (1, 3, S, S): the loader's crop, Editor.prepare(photo, align=False)
     photo: np.ndarray        # uint8 (H, W, 3): the photo as held (downscaled to max_side at most)
-    box: tuple               # Editor.crop_box(photo): where x comes from
+    box: tuple               # Editor.crop_box(photo): where the crop comes from
+    faces: torch.Tensor | None = None  # uint8 (B, 3, S, S): each face found, aligned; None: not aligned
+    placements: list | None = None     # where each of those faces lies in the photo
+    note: str = ""           # what became of the alignment, for the page
 
     @classmethod
     def of(cls, editor, photo: Image.Image) -> "Picture":
-        """The page edits the crop the data loader takes (as ``edit --no-align``): face alignment is
-        not offered in the page yet."""
-        return cls(editor.prepare(photo, align=False), np.asarray(photo.convert("RGB")), editor.crop_box(photo))
+        """Both views of ``photo``: its loader's crop, and (when ``Editor.edit`` would align it) every
+        face found in it, aligned. No face found, or none large enough: the crop alone, and a note."""
+        arr = np.asarray(photo.convert("RGB"))
+        picture = cls(editor.prepare(photo, align=False), arr, editor.crop_box(photo))
+        if editor.aligns(photo):
+            try:
+                picture.placements = editor.placements(photo, all_faces=True)
+            except FaderkitError as exc:
+                picture.note = f"{str(exc).split(';')[0].capitalize()}: the loader's crop is edited instead."
+            else:
+                picture.faces = to_tensor([warp_in(arr, p) for p in picture.placements])
+                n = len(picture.placements)
+                picture.note = (f"{n} face{'s' if n > 1 else ''} found, aligned like the training data"
+                                + ("; the faders start where the classifier places face 1 (the leftmost)."
+                                   if n > 1 else "."))
+        return picture
+
+    def view(self, align: str = "aligned") -> torch.Tensor:
+        """What the model edits: the aligned faces (``align="aligned"``, when any were found) or the crop."""
+        return self.faces if align == "aligned" and self.faces is not None else self.crop
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.view()
 
 
 @dataclass
@@ -110,6 +142,9 @@ class Console:
         self.max_images, self.max_upload_bytes, self.max_pixels = max_images, max_upload_bytes, max_pixels
         self.max_side = max_side
         self.test_images = test_images
+        self.options = dict(EDIT_OPTIONS)
+        if editor.template:
+            self.options["align"] = ALIGN_OPTION
         self._images: OrderedDict[str, Held] = OrderedDict()
         self._images_lock = threading.Lock()
         # One model call at a time: each already uses every core, and queued calls would only slow
@@ -128,7 +163,7 @@ class Console:
             "attributes": [{"name": a.name, "values": list(a.values), "binary": a.binary} for a in e.attributes],
             "range": list(self.fader_range),
             "options": [{"name": n, "label": label, "choices": list(choices), "notes": OPTION_NOTES.get(n, {})}
-                        for n, (label, choices) in EDIT_OPTIONS.items()],
+                        for n, (label, choices) in self.options.items()],
             "limits": {"max_upload_bytes": self.max_upload_bytes, "max_pixels": self.max_pixels,
                        "max_side": self.max_side},
             "max_images": self.max_images,
@@ -169,6 +204,7 @@ class Console:
                 self._images.popitem(last=False)
         height, width = picture.photo.shape[:2]
         return {"id": image_id, "name": name, "inferred": inferred, "size": [width, height],
+                "faces": 0 if picture.faces is None else len(picture.faces), "note": picture.note,
                 "values": {k: round(v, 2) if isinstance(v, float) else v for k, v in inferred.items()}}
 
     def get(self, image_id: str) -> Held:
@@ -180,9 +216,11 @@ class Console:
             self._images.move_to_end(image_id)
             return held
 
-    def input_png(self, image_id: str) -> bytes:
-        """The image as the model sees it (what a decoded edit replaces)."""
-        return png_bytes(self.get(image_id).x[0])
+    def input_png(self, image_id: str, align: str = "aligned") -> bytes:
+        """The image as the model sees it (what a decoded edit replaces): face 1 aligned, or the crop."""
+        if align not in ALIGN_OPTION[1]:
+            raise FaderkitError(f"align={align!r}: choose one of {', '.join(ALIGN_OPTION[1])}")
+        return png_bytes(self.get(image_id).picture.view(align)[0])
 
     def photo_png(self, image_id: str) -> bytes:
         """The photo as held (what a residual edit changes)."""
@@ -204,23 +242,31 @@ class Console:
                 raise FaderkitError(f"{a.name}={v}: this console's faders go from {low:g} to {high:g}")
         options = dict(options or {})
         for k, v in options.items():
-            if k not in EDIT_OPTIONS:
-                raise FaderkitError(f"unknown option '{k}'" + (f"; offered: {', '.join(EDIT_OPTIONS)}" if EDIT_OPTIONS
-                                                              else "; this server offers none"))
-            if v not in EDIT_OPTIONS[k][1]:
-                raise FaderkitError(f"{k}={v!r}: choose one of {', '.join(EDIT_OPTIONS[k][1])}")
+            if k not in self.options:
+                raise FaderkitError(f"unknown option '{k}'" + (f"; offered: {', '.join(self.options)}"
+                                                              if self.options else "; this server offers none"))
+            if v not in self.options[k][1]:
+                raise FaderkitError(f"{k}={v!r}: choose one of {', '.join(self.options[k][1])}")
         return values, options
 
     def edit(self, image_id: str, values: Any, options: Any = None) -> np.ndarray:
         """``Editor.edit`` of a held photo, uint8 (H, W, 3): in the decoded mode the model's S x S
-        image, in the residual mode (the default) the photo with the model's change added over its
-        crop box. Same steps as ``Editor.edit``, without preparing the photo again for each edit."""
+        image (of face 1 when faces are aligned), in the residual mode (the default) the photo with
+        the model's change put back over each aligned face (``edit(photo, all_faces=True)``) or over
+        the crop box (``align: crop``, or no face found: ``edit(photo, align=False)``). Same steps as
+        ``Editor.edit``, without preparing the photo again for each edit."""
         held = self.get(image_id)
         settings, extra = self.check(values, options)
         mode = extra.pop("mode", OUTPUT_MODES[0])
         picture = held.picture
+        x = picture.view(extra.pop("align", ALIGN_OPTION[1][0]))
         with self._model_lock:
             if mode == "decoded":
-                return self.editor.edit_tensor(picture.x, settings, mode, **extra)[0].permute(1, 2, 0).numpy()
-            change = self.editor.change(picture.x, settings, **extra)[0]
-        return paste_change(picture.photo, change, picture.box)
+                return self.editor.edit_tensor(x[:1], settings, mode, **extra)[0].permute(1, 2, 0).numpy()
+            change = self.editor.change(x, settings, **extra)
+        if x is picture.crop:
+            return paste_change(picture.photo, change[0], picture.box)
+        out = picture.photo
+        for placement, c in zip(picture.placements, change):
+            out = paste(out, c, placement)
+        return out

@@ -73,7 +73,7 @@ function buildFaders(model) {
     state.options[opt.name] = opt.choices[0];
     options.append(radioGroup(`option-${opt.name}`, opt.label, opt.choices, opt.choices[0], (v) => {
       state.options[opt.name] = v;
-      if (opt.name === "mode") showOriginal();
+      if (opt.name === "mode" || opt.name === "align") showOriginal();
       requestEdit();
       say(`${opt.label}: ${v}`);
     }, opt.notes || {}));
@@ -322,7 +322,8 @@ function showOriginal() {
   if (state.image === null) return;
   const decoded = state.options.mode === "decoded";
   const original = $("original");
-  original.src = `/api/images/${encodeURIComponent(state.image)}/${decoded ? "input" : "photo"}.png`;
+  const crop = state.options.align === "crop" ? "?align=crop" : "";
+  original.src = `/api/images/${encodeURIComponent(state.image)}/${decoded ? `input.png${crop}` : "photo.png"}`;
   original.alt = decoded ? `${state.name}, cropped and resized as the model sees it`
                          : `${state.name}, ${state.size[0]}x${state.size[1]} pixels`;
   $("original-note").textContent = decoded ? "as the model sees it" : `${state.size[0]}×${state.size[1]}`;
@@ -337,7 +338,7 @@ async function opened(response, name) {
   state.size = held.size;
   showOriginal();
   loadFaders(held);
-  say(`Opened ${name}; the faders start where the classifier places it.`);
+  say(`Opened ${name}; the faders start where the classifier places it.${held.note ? ` ${held.note}` : ""}`);
   requestEdit();
 }
 
