@@ -206,8 +206,9 @@ def two_faces_photo() -> np.ndarray:
 
 def test_faces_in_a_photo_are_aligned_and_edited_like_edit_all_faces(client, editor):
     """A photo that is not one of the data's crops: every face found is aligned like the training data,
-    edited and put back (``edit(photo, all_faces=True)``); ``align: crop`` is ``edit(photo, align=False)``;
-    the decoded mode shows face 1. The faders start where the classifier places face 1."""
+    edited and put back (``edit(photo, all_faces=True)``, with the faders that left their start);
+    ``align: crop`` is ``edit(photo, align=False)``; the decoded mode shows face 1. The faders start
+    where the classifier places face 1."""
     buf = io.BytesIO()
     Image.fromarray(two_faces_photo()).save(buf, format="JPEG", quality=92)
     held = upload(client, buf.getvalue(), "image/jpeg", "two.jpg").json()
@@ -220,17 +221,21 @@ def test_faces_in_a_photo_are_aligned_and_edited_like_edit_all_faces(client, edi
     assert np.array_equal(crop, editor.prepare(photo, align=False)[0].permute(1, 2, 0).numpy())
     assert client.get(f"/api/images/{held['id']}/input.png?align=sideways").status_code == 400
 
-    values = {**held["values"], "Smiling": 2.0}
-    def edit(**options):
+    def edit(values, **options):
         r = client.post("/api/edit", json={"image": held["id"], "values": values, "options": options})
         assert r.status_code == 200, r.text
         return png_of(r.content)
-    both = edit()
-    assert np.array_equal(both, np.asarray(editor.edit(photo, all_faces=True, **values)))
-    assert np.array_equal(edit(mode="residual", align="aligned"), both)
+    # the faders where they start (face 1's values): every face keeps its own, the photo is unchanged
+    assert np.array_equal(edit(held["values"]), np.asarray(photo))
+    # one fader moved: that attribute is set on both faces, the others keep each face's own
+    values = {**held["values"], "Smiling": 2.0}
+    both = edit(values)
+    assert np.array_equal(both, np.asarray(editor.edit(photo, all_faces=True, Smiling=2.0)))
     assert not np.array_equal(both, np.asarray(photo))
-    assert np.array_equal(edit(align="crop"), np.asarray(editor.edit(photo, align=False, **values)))
-    assert np.array_equal(edit(mode="decoded"), np.asarray(editor.edit(photo, mode="decoded", face=1, **values)))
+    assert np.array_equal(edit(values, mode="residual", align="aligned"), both)
+    # one image in view (the crop, or face 1 decoded): every fader's value, as for any single image
+    assert np.array_equal(edit(values, align="crop"), np.asarray(editor.edit(photo, align=False, **values)))
+    assert np.array_equal(edit(values, mode="decoded"), np.asarray(editor.edit(photo, mode="decoded", face=1, **values)))
     r = client.post("/api/edit", json={"image": held["id"], "values": values, "options": {"align": "sideways"}})
     assert r.status_code == 400 and r.json()["error"] == "align='sideways': choose one of aligned, crop"
 

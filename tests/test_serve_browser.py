@@ -339,7 +339,8 @@ def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(
 
 def test_a_photo_with_faces_is_aligned_in_the_page_like_edit(page, trained_run, tmp_path):
     """A photo holding two toy faces: the page says what it found, edits every face like
-    ``edit(photo, all_faces=True)``, and the Faces choice switches to the loader's crop."""
+    ``edit(photo, all_faces=True)`` with the fader that moved, and the Faces choice switches to the
+    loader's crop."""
     from test_serve import two_faces_photo
 
     editor = faderkit.load(trained_run / "best.safetensors")
@@ -349,12 +350,12 @@ def test_a_photo_with_faces_is_aligned_in_the_page_like_edit(page, trained_run, 
     page.set_input_files("#file", str(path))
     values, shown = settled_preview(page)
     assert "2 faces found, aligned like the training data" in page.locator("#status").inner_text()
-    assert np.array_equal(shown, np.asarray(editor.edit(photo, all_faces=True, **values)))
+    assert np.array_equal(shown, np.asarray(photo))  # the faders at their start: each face as it is
     page.get_by_role("slider", name="Smiling").focus()
     page.keyboard.press("End")
     moved, shown_moved = settled_preview(page)
     assert moved["Smiling"] == 2.0 and not np.array_equal(shown_moved, shown)
-    assert np.array_equal(shown_moved, np.asarray(editor.edit(photo, all_faces=True, **moved)))
+    assert np.array_equal(shown_moved, np.asarray(editor.edit(photo, all_faces=True, Smiling=2.0)))
     group = page.get_by_role("group", name="Faces")
     aligned, crop = (group.get_by_role("radio", name=re.compile(f"^{m}")) for m in ("aligned", "crop"))
     assert aligned.is_checked()

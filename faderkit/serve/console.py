@@ -75,8 +75,8 @@ class Picture:
                 picture.faces = to_tensor([warp_in(arr, p) for p in picture.placements])
                 n = len(picture.placements)
                 picture.note = (f"{n} face{'s' if n > 1 else ''} found, aligned like the training data"
-                                + ("; the faders start where the classifier places face 1 (the leftmost)."
-                                   if n > 1 else "."))
+                                + ("; the faders start where the classifier places face 1 (the leftmost), "
+                                   "and a fader you move sets that attribute on every face." if n > 1 else "."))
         return picture
 
     def view(self, align: str = "aligned") -> torch.Tensor:
@@ -99,6 +99,11 @@ class Held:
     @property
     def x(self) -> torch.Tensor:
         return self.picture.x
+
+    @property
+    def start(self) -> dict:
+        """Where the page's faders start: the classifier's values, binary ones rounded to 0.01."""
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in self.inferred.items()}
 
 
 def shrink(photo: Image.Image, max_side: int) -> Image.Image:
@@ -198,14 +203,15 @@ class Console:
         with self._model_lock:
             inferred = self.editor.soft_values(x)[0] if self.editor.classifier is not None else self.defaults()
         image_id = secrets.token_urlsafe(12)
+        held = Held(picture, inferred, name)
         with self._images_lock:
-            self._images[image_id] = Held(picture, inferred, name)
+            self._images[image_id] = held
             while len(self._images) > self.max_images:
                 self._images.popitem(last=False)
         height, width = picture.photo.shape[:2]
         return {"id": image_id, "name": name, "inferred": inferred, "size": [width, height],
                 "faces": 0 if picture.faces is None else len(picture.faces), "note": picture.note,
-                "values": {k: round(v, 2) if isinstance(v, float) else v for k, v in inferred.items()}}
+                "values": held.start}
 
     def get(self, image_id: str) -> Held:
         with self._images_lock:
@@ -254,12 +260,18 @@ class Console:
         image (of face 1 when faces are aligned), in the residual mode (the default) the photo with
         the model's change put back over each aligned face (``edit(photo, all_faces=True)``) or over
         the crop box (``align: crop``, or no face found: ``edit(photo, align=False)``). Same steps as
-        ``Editor.edit``, without preparing the photo again for each edit."""
+        ``Editor.edit``, without preparing the photo again for each edit.
+
+        With several faces the faders start at face 1's values, so only the attributes whose fader
+        has left its start are set, on every face; the others keep each face's own (as
+        ``edit --all-faces --set NAME=V`` does for the attributes it names)."""
         held = self.get(image_id)
         settings, extra = self.check(values, options)
         mode = extra.pop("mode", OUTPUT_MODES[0])
         picture = held.picture
         x = picture.view(extra.pop("align", ALIGN_OPTION[1][0]))
+        if mode != "decoded" and len(x) > 1:
+            settings = {k: v for k, v in settings.items() if held.start.get(k) != v}
         with self._model_lock:
             if mode == "decoded":
                 return self.editor.edit_tensor(x[:1], settings, mode, **extra)[0].permute(1, 2, 0).numpy()
