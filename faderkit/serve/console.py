@@ -5,9 +5,9 @@ Everything the page does goes through :class:`Console`, which calls only the pub
 and :mod:`faderkit.compose`, so an edit in the page is the library's ``Editor.edit`` of the photo the
 console holds, in either output mode: with every face found aligned like the training data
 (``edit(photo, all_faces=True)``) when the model knows its data's landmark template and the photo is
-not already one of its crops, or of the loader's crop (``edit(photo, align=False)``). Nothing is written to disk: images live in memory, the most recent
-``max_images`` of them; a photo whose longer side passes ``max_side`` is held downscaled to it, so
-that a residual edit (the whole photo) stays live.
+not already one of its crops, or of the loader's crop (``edit(photo, align=False)``). Nothing is
+written to disk: images live in memory, the most recent ``max_images`` of them; a photo whose longer
+side passes ``max_side`` is held downscaled to it, so that a residual edit (the whole photo) stays live.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from PIL import Image
 from ..align import warp_in
 from ..codes import MAX_SLIDER, apply_settings
 from ..compose import paste, paste_change
-from ..imageio import to_tensor
 from ..errors import FaderkitError
+from ..imageio import to_tensor
 from ..model import OUTPUT_MODES
 from .uploads import read_image, too_large
 

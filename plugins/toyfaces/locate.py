@@ -117,7 +117,8 @@ def _iris_centre(photo: np.ndarray, sclera: np.ndarray, x: float, y: float, area
         y0, y1 = max(0, int(np.floor(y - radius))), min(h, int(np.ceil(y + radius)) + 1)
         ys, xs = np.mgrid[y0:y1, x0:x1]
         near = np.hypot(xs - x, ys - y) <= radius
-        weight = np.clip((235.0 - _luma(photo, slice(y0, y1), slice(x0, x1))) / max(235.0 - core, 1.0), 0, 1) * near * ~sclera[y0:y1, x0:x1]
+        dark = np.clip((235.0 - _luma(photo, slice(y0, y1), slice(x0, x1))) / max(235.0 - core, 1.0), 0, 1)
+        weight = dark * near * ~sclera[y0:y1, x0:x1]
         total = weight.sum()
         if total < 1:
             break
