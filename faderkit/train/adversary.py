@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..codes import attribute_loss, blocks, flipped_labels
 from ..interfaces import Attribute
 from ..recipe import TrainSection
+from .optim import frozen, update
 
 
 class LatentAdversary:
@@ -44,22 +45,14 @@ class LatentAdversary:
                 zk, yk = fresh(k)
             with self.autocast:
                 loss = attribute_loss(self.wrapped(zk).float(), yk, self.attrs)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if t.clip_grad:
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), t.clip_grad)
-            self.opt.step()
+            update(self.opt, loss, self.net.parameters(), t.clip_grad)
         return loss
 
     # -- the encoder's term
     def encoder_loss(self, z: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """The adversarial term of the autoencoder's loss; gradients reach z only."""
-        self.net.requires_grad_(False)
-        try:
-            with self.autocast:
-                logits = self.net(z).float()
-        finally:
-            self.net.requires_grad_(True)
+        with frozen(self.net), self.autocast:
+            logits = self.net(z).float()
         if self.t.adv_objective == "confusion":
             return sum(-F.log_softmax(logits[:, s], 1).mean(1).mean() for s in blocks(self.attrs))
         target = flipped_labels(labels, self.attrs, gen).to(z.device)

@@ -14,6 +14,7 @@ from ..errors import FaderkitError, brief
 from ..interfaces import AttributeDataset
 from ..model import build_classifier
 from ..recipe import Recipe
+from .optim import update
 from .progress import progress_bar
 
 
@@ -46,9 +47,7 @@ def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Pat
             images, labels = stream.batch(step)
             x = prepare_batch(images, device, recipe.train.flip, gen)
             loss = attribute_loss(net(x), labels.to(device), attrs)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            update(opt, loss, net.parameters(), 0)
             if step % 20 == 0 or step == c.steps - 1:
                 bar.update(task, completed=step + 1, stats=f"loss {loss.item():.3f}")
     acc = accuracy(net, dataset.split("valid"), attrs, device)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..codes import attribute_loss
 from ..interfaces import Attribute
 from ..recipe import TrainSection
+from .optim import frozen, update
 
 
 class DecodedLosses:
@@ -36,17 +37,9 @@ class DecodedLosses:
                 real_logits, fake_logits = self.patch_w(x).float(), self.patch_w(fake.detach()).float()
             loss_patch = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - t.label_smoothing))
                           + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-            self.opt_patch.zero_grad(set_to_none=True)
-            loss_patch.backward()
-            if t.clip_grad:
-                torch.nn.utils.clip_grad_norm_(self.patch.parameters(), t.clip_grad)
-            self.opt_patch.step()
-            self.patch.requires_grad_(False)
-            try:
-                with self.autocast:
-                    fooled = self.patch(fake).float()
-            finally:
-                self.patch.requires_grad_(True)
+            update(self.opt_patch, loss_patch, self.patch.parameters(), t.clip_grad)
+            with frozen(self.patch), self.autocast:
+                fooled = self.patch(fake).float()
             extra = extra + t.lambda_patch * F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
             stats["loss_patch"] = loss_patch.item()
         if t.lambda_clf > 0:

@@ -21,6 +21,7 @@ from ..samples import save_grid
 from .adversary import LatentAdversary
 from .classifier import load_classifier, train_classifier
 from .decoded import DecodedLosses
+from .optim import adam, update
 from .progress import progress_bar
 from .validation import score, validate
 
@@ -29,16 +30,6 @@ def lambda_at(step: int, recipe: Recipe) -> float:
     """lambda_E at ``step``: raised linearly from 0 over ``train.lambda_warmup`` steps."""
     t = recipe.train
     return t.lambda_e * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
-
-
-def _adam(params, recipe: Recipe, device, lr: float | None = None) -> torch.optim.Adam:
-    t = recipe.train
-    # auto: the fused kernel (one pass over every parameter, CPU and CUDA since torch 2.4): the same Adam update,
-    # and on 2 CPU cores it saves most of the optimizer's time (many small ops, each a wait on a busy machine)
-    fused = {"fused": True} if torch.device(device).type in ("cpu", "cuda") else {}
-    impl = {"auto": fused, "foreach": {"foreach": True}, "fused": {"fused": True}, "single": {"foreach": False},
-            "torch": {}}[t.optimizer_impl]
-    return torch.optim.Adam(params, lr=lr or t.lr, betas=(t.beta1, 0.999), **impl)
 
 
 class Trainer:
@@ -82,15 +73,15 @@ class Trainer:
         self.enc, self.dec, dis = (self._wrap(m) for m in (self.model.encoder, self.model.decoder,
                                                              self.model.discriminator))
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
-        self.opt_ae = _adam(self.ae_params, r, self.device)
+        self.opt_ae = adam(self.ae_params, r, self.device)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
         self.adversary = LatentAdversary(self.model.discriminator, dis, self.attrs, t,
-                                         _adam(self.model.discriminator.parameters(), r, self.device, t.dis_lr), self.autocast)
+                                         adam(self.model.discriminator.parameters(), r, self.device, t.dis_lr), self.autocast)
         self.patch = build_patch_discriminator(r, self.attrs)
         patch_w = opt_patch = None
         if self.patch is not None:
             self.patch.to(self.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
-            patch_w, opt_patch = self._wrap(self.patch), _adam(self.patch.parameters(), r, self.device)
+            patch_w, opt_patch = self._wrap(self.patch), adam(self.patch.parameters(), r, self.device)
         self.decoded = DecodedLosses(self.model, self.dec, self.attrs, t, self.autocast, self.patch, patch_w, opt_patch)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
@@ -189,11 +180,7 @@ class Trainer:
         if not self.dist.all_ok(finite, self.device):
             bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
             self._stop(bad if not finite else "another process's loss")
-        self.opt_ae.zero_grad(set_to_none=True)
-        loss.backward()
-        if t.clip_grad:
-            torch.nn.utils.clip_grad_norm_(self.ae_params, t.clip_grad)
-        self.opt_ae.step()
+        update(self.opt_ae, loss, self.ae_params, t.clip_grad)
         return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam,
                 **stats}
 
