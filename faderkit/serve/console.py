@@ -83,10 +83,6 @@ class Picture:
         """What the model edits: the aligned faces (``align="aligned"``, when any were found) or the crop."""
         return self.faces if align == "aligned" and self.faces is not None else self.crop
 
-    @property
-    def x(self) -> torch.Tensor:
-        return self.view()
-
 
 @dataclass
 class Held:
@@ -95,10 +91,6 @@ class Held:
     picture: Picture
     inferred: dict           # attribute -> soft value (binary) or value name (n-valued)
     name: str
-
-    @property
-    def x(self) -> torch.Tensor:
-        return self.picture.x
 
     @property
     def start(self) -> dict:
@@ -198,8 +190,8 @@ class Console:
                         f"test image {index}")
 
     def add(self, picture: Picture, name: str) -> dict:
-        """Hold a picture; returns its id and where its faders start."""
-        x = picture.x
+        """Hold a picture; returns its id and where its faders start (face 1's values, when faces were found)."""
+        x = picture.view()[:1]
         with self._model_lock:
             inferred = self.editor.soft_values(x)[0] if self.editor.classifier is not None else self.defaults()
         image_id = secrets.token_urlsafe(12)
