@@ -64,6 +64,11 @@ class TrainSection(Strict):
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
     beta1: float = Field(0.5, ge=0, lt=1)
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="the autoencoder's learning rate over the run: constant (paper), or cosine = from lr "
+        "down to lr x lr_final at the last step")
+    lr_final: float = Field(0.0, ge=0, le=1, description="cosine schedule: the last step's rate as a share of lr")
+    rec_loss: Literal["mse", "l1"] = Field("mse", description="reconstruction loss: mse (paper) or l1")
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
     adv_objective: Literal["paper", "confusion"] = Field(

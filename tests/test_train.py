@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from faderkit import FaderkitError, checkpoint
 from faderkit.cli import cli
 from faderkit.recipe import validate
-from faderkit.train import lambda_at, train
+from faderkit.train import lambda_at, lr_at, train
 
 from conftest import tiny_recipe
 
@@ -48,6 +48,25 @@ def test_sample_grid_has_original_reconstruction_and_one_column_per_attribute(tr
 def test_lambda_rises_linearly_then_holds():
     r = validate(tiny_recipe("x", lambda_e=0.5, lambda_warmup=10))
     assert [lambda_at(s, r) for s in (0, 5, 10, 50)] == [0.0, 0.25, 0.5, 0.5]
+
+
+def test_learning_rate_is_constant_or_falls_on_a_cosine_to_its_final_share():
+    assert {lr_at(s, validate(tiny_recipe("x", lr=1e-3, steps=11))) for s in range(11)} == {1e-3}
+    r = validate(tiny_recipe("x", lr=1e-3, steps=11, lr_schedule="cosine", lr_final=0.1))
+    lrs = [lr_at(s, r) for s in range(11)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[5] == pytest.approx(0.55e-3) and lrs[10] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_l1_reconstruction_loss_is_the_mean_absolute_error(toy_root, tmp_path):
+    """Same seed, same first batch and model: the first step's loss is |e| averaged instead of e^2, so
+    (Jensen) l1^2 <= mse, and the two differ."""
+    first = {}
+    for loss in ("mse", "l1"):
+        run = tmp_path / loss
+        train(validate(tiny_recipe(toy_root, steps=1, log_every=1, rec_loss=loss)), run, progress=False, log=lambda m: None)
+        first[loss] = next(json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l)["loss_rec"]
+    assert first["l1"] ** 2 <= first["mse"] and first["l1"] != pytest.approx(first["mse"], rel=0.05)
 
 
 def test_refuses_existing_run_dir_and_resumes_to_planned_steps(toy_root, tmp_path):

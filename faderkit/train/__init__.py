@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..data import open_dataset
 from ..recipe import Recipe
 from .classifier import accuracy, load_classifier, train_classifier
-from .trainer import Trainer, lambda_at
+from .trainer import Trainer, lambda_at, lr_at
 
 
 def train(recipe: Recipe, run_dir, resume=False, device=None, progress=True, log=print):
@@ -26,4 +26,4 @@ def train(recipe: Recipe, run_dir, resume=False, device=None, progress=True, log
     return Trainer(recipe, run_dir, resume, device, progress, log).run_training()
 
 
-__all__ = ["Trainer", "train", "train_classifier", "load_classifier", "accuracy", "open_dataset", "lambda_at"]
+__all__ = ["Trainer", "train", "train_classifier", "load_classifier", "accuracy", "open_dataset", "lambda_at", "lr_at"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -30,6 +31,16 @@ def lambda_at(step: int, recipe: Recipe) -> float:
     """lambda_E at ``step``: raised linearly from 0 over ``train.lambda_warmup`` steps."""
     t = recipe.train
     return t.lambda_e * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
+
+
+def lr_at(step: int, recipe: Recipe) -> float:
+    """The autoencoder's learning rate at ``step`` (0-based): ``train.lr``, or its cosine decay to
+    ``lr x lr_final`` at the last step."""
+    t = recipe.train
+    if t.lr_schedule == "constant" or t.steps <= 1:
+        return t.lr
+    w = 0.5 * (1 + math.cos(math.pi * min(step, t.steps - 1) / (t.steps - 1)))
+    return t.lr * (t.lr_final + (1 - t.lr_final) * w)
 
 
 class Trainer:
@@ -173,13 +184,15 @@ class Trainer:
         extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
         with self.autocast:
             recon = self.dec(feats, self.model.code(y))
-        loss_rec = F.mse_loss(recon.float(), x)
+        loss_rec = (F.l1_loss if t.rec_loss == "l1" else F.mse_loss)(recon.float(), x)
         loss_adv = self.adversary.encoder_loss(feats[-1], labels, gen) if lam > 0 else torch.zeros((), device=self.device)
         loss = loss_rec + lam * loss_adv + extra
         finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
         if not self.dist.all_ok(finite, self.device):
             bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
             self._stop(bad if not finite else "another process's loss")
+        for group in self.opt_ae.param_groups:
+            group["lr"] = lr_at(self.step, self.recipe)
         update(self.opt_ae, loss, self.ae_params, t.clip_grad)
         return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam,
                 **stats}
