@@ -437,3 +437,44 @@ def test_curves_survive_a_log_cut_short_and_the_cli_draws_them(run_copy, tmp_pat
 def test_curves_of_a_folder_that_is_not_a_run(tmp_path):
     assert_one_line_error(invoke("curves", tmp_path), "has no metrics.jsonl")
     assert_one_line_error(invoke("curves", tmp_path / "nowhere"), "run directory not found")
+
+
+# ---------------------------------------------------------------- benchmarks/slider_bound.py
+
+def _slider_bound():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "slider_bound.py"
+    spec = importlib.util.spec_from_file_location("slider_bound", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_slider_bound_progress_is_the_projection_on_the_true_change():
+    sb = _slider_bound()
+    d = torch.rand(3, 3, 8, 8)
+    d[2] = 0  # an image the attribute does not change is left out
+    assert sb.progress(d, d) == pytest.approx(1)
+    assert sb.progress(0.25 * d, d) == pytest.approx(0.25) and sb.progress(-d, d) == pytest.approx(-1)
+
+
+def test_slider_bound_edit_figure_is_evals_decoded_progress(evaluated, fresh_ckpt, toy_root, capsys):
+    """The benchmark's 'edit' column is eval's slider progress at 1 (decoded mode), recomputed on the same images."""
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    sb = _slider_bound()
+    _, r = evaluated
+    n = r["ground_truth"]["images"]
+    editor = faderkit.load(fresh_ckpt)
+    rows = sb.bounds(editor, ToyFaces(toy_root, image_size=S, attributes=["Smiling", "Eyeglasses"]), "test", n)
+    assert list(rows) == ["Smiling", "Eyeglasses"]
+    for name, row in rows.items():
+        want = r["ground_truth"]["decoded"]["per_attribute"][name]["slider"]["progress_edit"][-1]
+        assert row["edit"] == pytest.approx(want, abs=1e-5)
+        assert 1 > row["blur 0.5"] > row["blur 1"] > 0 and all(-5 < row[k] < 5 for k in ("decoder", "through z"))
+    sb.main([str(fresh_ckpt), "--images", str(n), "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "| attribute | edit | decoder | through z | blur 0.5 | blur 1 |" in out
+    assert f"| Smiling | {rows['Smiling']['edit']:.2f} |" in out

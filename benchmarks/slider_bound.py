@@ -1,0 +1,106 @@
+"""Where a slider's progress is lost: the latent, or the decoder's drawing?
+
+    python benchmarks/slider_bound.py runs/quickstart/best.safetensors [--images 200] [--data-root DIR]
+
+For a checkpoint whose dataset can re-render its images with other attributes (toy faces), each binary
+attribute, over test images, with d = render(attribute 1) - render(attribute 0) the true change and
+every figure a progress <e, d> / |d|^2 as in `faderkit eval` (1 = the whole true change):
+
+- edit:        e = D(E(x), y with the attribute 1) - D(E(x), y with it 0), eval's slider progress at 1;
+- decoder:     e = D(E(render 1), y 1) - D(E(render 0), y 0), the two true images reconstructed with their
+               own labels: what the autoencoder draws of the change when nothing has to be edited. An edit
+               cannot beat it by more than what the latent leaks;
+- through z:   e = D(E(render 1), y 0) - D(E(render 0), y 0), the part of the change that reaches the
+               output through the latent (0 when the latent hides the attribute);
+- blur s:      e = the true change blurred by a Gaussian of s pixels: how sharp a decoder must be.
+
+An edit near the decoder figure with ~0 through z: the latent does its job and the decoder's
+reconstruction of the attribute's pixels is what limits the slider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faderkit.data import open_dataset  # noqa: E402
+from faderkit.editor import Editor  # noqa: E402
+from faderkit.evaluate.edits import unit  # noqa: E402
+from faderkit.evaluate.groundtruth import can_render  # noqa: E402
+from faderkit.imageio import to_unit  # noqa: E402
+from faderkit.recipe import validate  # noqa: E402
+
+BLURS = (0.5, 1.0)
+
+
+def progress(e: torch.Tensor, d: torch.Tensor) -> float:
+    """Mean of <e, d> / |d|^2 over the images the attribute changes at all."""
+    e, d = e.flatten(1), d.flatten(1)
+    norm = (d * d).sum(1)
+    ok = norm > 1e-8
+    return float(((e * d).sum(1)[ok] / norm[ok]).mean())
+
+
+@torch.no_grad()
+def bounds(editor: Editor, dataset, split: str, n: int) -> dict[str, dict[str, float]]:
+    model, the_split = editor.model, dataset.split(split)
+    n = min(n, len(the_split))
+    x = to_unit(the_split.images(np.arange(n)))
+    y = the_split.labels[:n]
+    z = model.encoder(x)
+    out = {}
+    for i, attr in enumerate(editor.attributes):
+        if not attr.binary:
+            continue
+        r0, r1 = (torch.stack([dataset.render(split, k, {attr.name: v}) for k in range(n)]).float() / 255
+                  for v in (0.0, 1.0))
+        y0, y1 = y.clone(), y.clone()
+        y0[:, i], y1[:, i] = 0, 1
+        c0, c1 = model.code(y0), model.code(y1)
+        z0, z1 = model.encoder(r0 * 2 - 1), model.encoder(r1 * 2 - 1)
+        d = r1 - r0
+        row = {"edit": progress(unit(model.decoder(z, c1)) - unit(model.decoder(z, c0)), d),
+               "decoder": progress(unit(model.decoder(z1, c1)) - unit(model.decoder(z0, c0)), d),
+               "through z": progress(unit(model.decoder(z1, c0)) - unit(model.decoder(z0, c0)), d)}
+        for s in BLURS:
+            row[f"blur {s:g}"] = progress(TF.gaussian_blur(d, 5, s), d)
+        out[attr.name] = row
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--images", type=int, default=200, help="test images per attribute (default 200)")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--data-root", type=Path, help="the dataset's folder, if not where the checkpoint says")
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    editor = Editor.load(a.checkpoint)
+    editor.model.eval()
+    recipe = validate(editor.meta["recipe"], f"embedded in {a.checkpoint}", stored=True)
+    if a.data_root:
+        recipe.data.root = a.data_root.expanduser().resolve()
+    dataset = open_dataset(recipe)
+    if not can_render(dataset):
+        sys.exit(f"{recipe.data.name} cannot re-render its images with other attributes: no ground truth to compare with")
+    rows = bounds(editor, dataset, a.split, a.images)
+    cols = list(next(iter(rows.values())))
+    print(f"slider progress at 1 ({a.split} split, {a.images} images), {a.checkpoint}")
+    print("| attribute | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row[c]:.2f}" for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
