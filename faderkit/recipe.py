@@ -95,8 +95,10 @@ class TrainSection(Strict):
     eval_batches: int = Field(8, ge=1, description="validation batches per evaluation")
     sample_every: int = Field(250, ge=1)
     checkpoint_every: int = Field(250, ge=1)
-    select_by: Literal["reconstruction", "swap"] = Field(
-        "reconstruction", description="validation metric that picks best.safetensors"
+    select_by: Literal["reconstruction", "swap", "last"] = Field(
+        "reconstruction", description="what picks best.safetensors at each evaluation: the validation reconstruction, "
+        "swap accuracy, or last = the latest weights (with lr_schedule cosine the final ones, where the encoder has "
+        "settled and the latent hides the attributes best)"
     )
     # speed: none of these changes what the method learns
     channels_last: bool = Field(False, description="NHWC memory format for the networks")

@@ -69,6 +69,27 @@ def test_l1_reconstruction_loss_is_the_mean_absolute_error(toy_root, tmp_path):
     assert first["l1"] ** 2 <= first["mse"] and first["l1"] != pytest.approx(first["mse"], rel=0.05)
 
 
+def test_select_by_last_takes_every_evaluation_even_a_worse_one():
+    from faderkit.train.validation import improves
+
+    worse, better = {"valid_mse": 0.5}, {"valid_mse": 0.1}
+    assert not improves(worse, -0.2, "reconstruction") and improves(better, -0.2, "reconstruction")
+    assert improves(worse, -0.2, "last") and improves(worse, None, "swap")
+
+
+def test_select_by_last_keeps_the_latest_weights_as_best(toy_root, tmp_path):
+    run = tmp_path / "run"
+    train(validate(tiny_recipe(toy_root, steps=10, eval_every=3, select_by="last")), run, progress=False,
+          log=lambda m: None)
+    evals = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "valid_mse" in l]
+    assert [e["step"] for e in evals] == [3, 6, 9, 10] and all(e["best"] for e in evals)
+    best, _ = checkpoint.load(run / "best.safetensors")
+    last, _ = checkpoint.load(run / "last.safetensors")
+    model = [k for k in best if k.startswith("model.")]
+    assert model and all(torch.equal(best[k], last[k]) for k in model)
+    assert checkpoint.read_meta(run / "best.safetensors")["step"] == 10
+
+
 def test_refuses_existing_run_dir_and_resumes_to_planned_steps(toy_root, tmp_path):
     run = tmp_path / "run"
     recipe = validate(tiny_recipe(toy_root, steps=8))

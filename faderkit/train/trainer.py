@@ -24,7 +24,7 @@ from .classifier import load_classifier, train_classifier
 from .decoded import DecodedLosses
 from .optim import adam, update
 from .progress import progress_bar
-from .validation import score, validate
+from .validation import improves, score, validate
 
 
 def lambda_at(step: int, recipe: Recipe) -> float:
@@ -294,7 +294,7 @@ class Trainer:
                     t0, seen = time.perf_counter(), 0
                 if self.step % t.eval_every == 0 or done:
                     ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)
-                    better = self.best is None or score(ev, t.select_by) > self.best
+                    better = improves(ev, self.best, t.select_by)
                     if better:
                         self.best = score(ev, t.select_by)
                     self.run.log({"step": self.step, **ev, "best": better})

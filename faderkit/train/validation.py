@@ -43,7 +43,14 @@ def validate(model, classifier, split, batch_size: int, batches: int, device) ->
 
 
 def score(ev: dict, select_by: str) -> float:
-    """Higher is better: mean swap accuracy (ties broken by reconstruction), or reconstruction alone."""
+    """Higher is better: mean swap accuracy (ties broken by reconstruction), or reconstruction alone
+    (select_by last records this too, but takes every evaluation's weights)."""
     if select_by == "swap" and "valid_swap_mean" in ev:
         return ev["valid_swap_mean"] - ev["valid_mse"]
     return -ev["valid_mse"]
+
+
+def improves(ev: dict, best: float | None, select_by: str) -> bool:
+    """Whether this evaluation's weights become best.safetensors: always for select_by last, else when they
+    score higher than the best so far."""
+    return select_by == "last" or best is None or score(ev, select_by) > best
