@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faderkit.data import open_dataset  # noqa: E402
 from faderkit.editor import Editor  # noqa: E402
 from faderkit.evaluate.edits import unit  # noqa: E402
-from faderkit.evaluate.groundtruth import can_render  # noqa: E402
+from faderkit.evaluate.groundtruth import can_render, progress_along  # noqa: E402
 from faderkit.imageio import to_unit  # noqa: E402
 from faderkit.recipe import validate  # noqa: E402
 
@@ -41,11 +41,8 @@ BLURS = (0.5, 1.0)
 
 
 def progress(e: torch.Tensor, d: torch.Tensor) -> float:
-    """Mean of <e, d> / |d|^2 over the images the attribute changes at all."""
-    e, d = e.flatten(1), d.flatten(1)
-    norm = (d * d).sum(1)
-    ok = norm > 1e-8
-    return float(((e * d).sum(1)[ok] / norm[ok]).mean())
+    """Mean of <e, d> / |d|^2 over the images the attribute changes at all (eval's measure)."""
+    return float(progress_along(e[:, None], d).mean())
 
 
 @torch.no_grad()

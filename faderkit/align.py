@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import FaderkitError
+from .imageio import to_tensor
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ def warp_in(photo: np.ndarray, placement: Placement) -> np.ndarray:
     arr = torch.from_numpy(np.asarray(region, np.float32)).permute(2, 0, 1)[None]
     out = sample(arr, m, placement.size, placement.size, "bicubic", "reflection")
     return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def warp_faces(photo: np.ndarray, placements: Sequence[Placement]) -> torch.Tensor:
+    """uint8 (H, W, 3) photo -> uint8 (B, 3, S, S): :func:`warp_in` through each of ``placements``."""
+    return to_tensor([warp_in(photo, p) for p in placements])
 
 
 def sample(src: torch.Tensor, matrix: np.ndarray, height: int, width: int, mode: str, padding: str) -> torch.Tensor:

@@ -88,6 +88,14 @@ def paste(photo: np.ndarray, image: torch.Tensor, placement: Placement, mode: st
     return out
 
 
+def paste_changes(photo: np.ndarray, changes: torch.Tensor, placements: Sequence[Placement]) -> np.ndarray:
+    """Add each face's model-resolution change (``changes``, float (B, 3, S, S)) back into ``photo`` through
+    its placement (:func:`paste`, feathered)."""
+    for placement, change in zip(placements, changes):
+        photo = paste(photo, change, placement)
+    return photo
+
+
 def paste_change(photo: np.ndarray, change: torch.Tensor, box: Sequence[int]) -> np.ndarray:
     """Add a model-resolution ``change`` back into ``photo`` over the axis-aligned crop ``box`` it came
     from (hard-edged: every pixel outside ``box`` is bit-identical to ``photo``)."""

@@ -12,8 +12,8 @@ from PIL import Image
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
 from . import faces as _faces
-from .align import Placement, face_placement, native_crop, warp_in
-from .compose import paste, paste_change
+from .align import Placement, face_placement, native_crop, warp_faces
+from .compose import paste_change, paste_changes
 from .device import pick_device
 from .errors import FaderkitError, brief
 from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
@@ -76,8 +76,7 @@ class Editor:
         photo = self.open(image)
         placements = self.placements(photo, **choice)
         if placements is not None:
-            arr = np.asarray(photo)
-            return to_tensor([warp_in(arr, p) for p in placements])
+            return warp_faces(np.asarray(photo), placements)
         arr = crop_resize(photo, self.image_size, self.preprocess.get("native_size"), self.preprocess.get("crop_box"))
         return to_tensor(arr)
 
@@ -213,16 +212,14 @@ class Editor:
         else:
             if mode == "decoded" and len(placements) > 1:
                 raise FaderkitError("the decoded mode shows one face; choose it with --face N, or use --mode residual")
-            x = to_tensor([warp_in(arr, p) for p in placements])
+            x = warp_faces(arr, placements)
         if mode == "decoded":
             out = self.edit_tensor(x, settings, mode)[0]
             return Image.fromarray(out.permute(1, 2, 0).numpy())
         change = self.change(x, settings)
         if placements is None:
             return Image.fromarray(paste_change(arr, change[0], self.crop_box(photo)))
-        for placement, c in zip(placements, change):
-            arr = paste(arr, c, placement)
-        return Image.fromarray(arr)
+        return Image.fromarray(paste_changes(arr, change, placements))
 
     @torch.no_grad()
     def sweep(self, images: torch.Tensor, attribute: str, values: Sequence[float],

@@ -46,6 +46,16 @@ def _mean(xs) -> float | None:
     return round(float(np.mean(xs)), 6) if len(xs) else None
 
 
+def progress_along(moves: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """How far each image's moves go along its true change ``d``: <move, d> / |d|^2. ``moves``: (B, V, 3, S, S),
+    V per image; ``d``: (B, 3, S, S). Returns (B', V) for the B' images ``d`` changes at all (a face the
+    attribute does not change says nothing about the slider)."""
+    d = d.flatten(1)
+    norm = (d * d).sum(1)
+    ok = norm > 1e-8
+    return (moves.flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None]
+
+
 class _Acc:
     """Per-attribute running lists of one output mode: flip figures by direction, slider figures per image."""
 
@@ -65,11 +75,9 @@ class _Acc:
         n = len(e)
         self.l1.append(metrics.l1(e.flatten(0, 1), r.flatten(0, 1)).view(n, -1))
         self.psnr.append(metrics.psnr(e.flatten(0, 1), r.flatten(0, 1)).view(n, -1))
-        d = (r[:, v1] - r[:, v0]).flatten(1)
-        norm = (d * d).sum(1)
-        ok = norm > 1e-8  # a face the attribute does not change at all says nothing about the slider
-        self.t_edit.append(((e - e[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
-        self.t_render.append(((r - r[:, v0:v0 + 1]).flatten(2) * d[:, None]).sum(2)[ok] / norm[ok, None])
+        d = r[:, v1] - r[:, v0]
+        self.t_edit.append(progress_along(e - e[:, v0:v0 + 1], d))
+        self.t_render.append(progress_along(r - r[:, v0:v0 + 1], d))
 
     def flips(self, field: str) -> list[float]:
         return [v for d in self.flip.values() for v in d[field]]

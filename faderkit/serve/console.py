@@ -23,11 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..align import warp_in
+from ..align import warp_faces
 from ..codes import MAX_SLIDER, apply_settings
-from ..compose import paste, paste_change
+from ..compose import paste_change, paste_changes
 from ..errors import FaderkitError
-from ..imageio import to_tensor
 from ..model import OUTPUT_MODES
 from .uploads import read_image, too_large
 
@@ -72,7 +71,7 @@ class Picture:
             except FaderkitError as exc:
                 picture.note = f"{str(exc).split(';')[0].capitalize()}: the loader's crop is edited instead."
             else:
-                picture.faces = to_tensor([warp_in(arr, p) for p in picture.placements])
+                picture.faces = warp_faces(arr, picture.placements)
                 n = len(picture.placements)
                 picture.note = (f"{n} face{'s' if n > 1 else ''} found, aligned like the training data"
                                 + ("; the faders start where the classifier places face 1 (the leftmost), "
@@ -270,7 +269,4 @@ class Console:
             change = self.editor.change(x, settings, **extra)
         if x is picture.crop:
             return paste_change(picture.photo, change[0], picture.box)
-        out = picture.photo
-        for placement, c in zip(picture.placements, change):
-            out = paste(out, c, placement)
-        return out
+        return paste_changes(picture.photo, change, picture.placements)
