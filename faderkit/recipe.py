@@ -69,6 +69,8 @@ class TrainSection(Strict):
         "down to lr x lr_final at the last step")
     lr_final: float = Field(0.0, ge=0, le=1, description="cosine schedule: the last step's rate as a share of lr")
     rec_loss: Literal["mse", "l1"] = Field("mse", description="reconstruction loss: mse (paper) or l1")
+    edge_weight: float = Field(0.0, ge=0, description="weight of a second reconstruction term on the images' "
+                               "neighbouring-pixel differences (edges, thin lines), the same loss as rec_loss; 0 = off (paper)")
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
     adv_objective: Literal["paper", "confusion"] = Field(

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .. import checkpoint as ckpt
 from ..data import BatchStream, open_dataset, prepare_batch
@@ -24,6 +23,7 @@ from .classifier import load_classifier, train_classifier
 from .decoded import DecodedLosses
 from .optim import adam, update
 from .progress import progress_bar
+from .reconstruction import edge_loss, reconstruction_loss
 from .validation import improves, score, validate
 
 
@@ -184,7 +184,10 @@ class Trainer:
         extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
         with self.autocast:
             recon = self.dec(feats, self.model.code(y))
-        loss_rec = (F.l1_loss if t.rec_loss == "l1" else F.mse_loss)(recon.float(), x)
+        loss_rec = reconstruction_loss(recon.float(), x, t.rec_loss)
+        if t.edge_weight:
+            loss_edges = edge_loss(recon.float(), x, t.rec_loss)
+            extra, stats = extra + t.edge_weight * loss_edges, {**stats, "loss_edges": loss_edges.item()}
         loss_adv = self.adversary.encoder_loss(feats[-1], labels, gen) if lam > 0 else torch.zeros((), device=self.device)
         loss = loss_rec + lam * loss_adv + extra
         finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
