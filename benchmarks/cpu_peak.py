@@ -1,7 +1,8 @@
 """The CPU's peak fp32 FLOP/s, derived from lscpu, and a measured matrix-product ceiling to hold it against.
 
 Peak = cores x clock x fp32 FLOP per cycle per core. FLOP per cycle: two FMA pipes per core (Intel since
-Haswell, AMD since Zen 2), each an FMA (2 FLOP) on 8 fp32 lanes with AVX2 = 32, 16 lanes with AVX-512 = 64;
+Haswell, AMD since Zen 2), each an FMA (2 FLOP) on 8 fp32 lanes with AVX2 = 32, 16 lanes with AVX-512 = 64,
+except AMD Zen 4 (family 25 with avx512f), which runs AVX-512 on its 256-bit pipes, two passes each = 32;
 without FMA, one add and one multiply pipe = 16 (AVX). The clock is lscpu's "CPU max MHz" when it reports
 one, else /proc/cpuinfo's "cpu MHz" (in a VM that is the nominal clock; a boosting CPU can exceed it, which
 the measured matmul then shows).
@@ -37,7 +38,10 @@ def peak(cores: int | None = None) -> dict:
         m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", Path("/proc/cpuinfo").read_text(), re.M)
         if m:
             mhz, source = float(m.group(1)), "/proc/cpuinfo cpu MHz (nominal; lscpu reports no max)"
-    if "avx512f" in flags and "fma" in flags:
+    zen4 = info.get("Vendor ID") == "AuthenticAMD" and info.get("CPU family") == "25"
+    if "avx512f" in flags and "fma" in flags and zen4:
+        per_cycle, isa = 32, "AVX-512 on AMD Zen 4's 256-bit pipes: 2 FMA pipes x 8 fp32 lanes x 2"
+    elif "avx512f" in flags and "fma" in flags:
         per_cycle, isa = 64, "AVX-512 + FMA: 2 FMA pipes x 16 fp32 lanes x 2"
     elif "avx2" in flags and "fma" in flags:
         per_cycle, isa = 32, "AVX2 + FMA: 2 FMA pipes x 8 fp32 lanes x 2"
