@@ -16,7 +16,7 @@ def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse")
 
 def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Horizontal and vertical differences between neighbouring pixels of an NCHW batch."""
-    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+    return torch.diff(x, dim=-1), torch.diff(x, dim=-2)
 
 
 def edge_loss(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:

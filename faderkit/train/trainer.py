@@ -183,10 +183,10 @@ class Trainer:
 
         extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
         with self.autocast:
-            recon = self.dec(feats, self.model.code(y))
-        loss_rec = reconstruction_loss(recon.float(), x, t.rec_loss)
+            recon = self.dec(feats, self.model.code(y)).float()
+        loss_rec = reconstruction_loss(recon, x, t.rec_loss)
         if t.edge_weight:
-            loss_edges = edge_loss(recon.float(), x, t.rec_loss)
+            loss_edges = edge_loss(recon, x, t.rec_loss)
             extra, stats = extra + t.edge_weight * loss_edges, {**stats, "loss_edges": loss_edges.item()}
         loss_adv = self.adversary.encoder_loss(feats[-1], labels, gen) if lam > 0 else torch.zeros((), device=self.device)
         loss = loss_rec + lam * loss_adv + extra
