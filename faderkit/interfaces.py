@@ -68,12 +68,28 @@ class Encoder(nn.Module, ABC):
 
     latent_shape: tuple[int, int, int]
 
+    def feature_shapes(self, image_size: int) -> list[tuple[int, int, int]]:
+        """(C, H, W) of every map :meth:`forward` returns for ``image_size`` images; by default measured
+        with one forward pass of a blank batch (override when that is costly)."""
+        was = self.training
+        try:
+            self.eval()
+            with torch.no_grad():
+                return [tuple(f.shape[1:]) for f in self(torch.zeros(1, 3, image_size, image_size))]
+        finally:
+            self.train(was)
+
     @abstractmethod
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]: ...
 
 
 class Decoder(nn.Module, ABC):
     """(encoder features, attribute code) -> image in [-1, 1]. Most decoders use only features[-1]."""
+
+    #: The encoder maps this decoder reads, as negative indices into the encoder's list (-1 = the latent z).
+    #: The latent adversary reads the shallowest of them: every deeper map is computed from it, so an
+    #: attribute hidden there is hidden from everything the decoder receives. eval's probe reads them all.
+    receives: tuple[int, ...] = (-1,)
 
     @abstractmethod
     def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor: ...

@@ -66,8 +66,23 @@ class FaderModel(nn.Module):
         encoder = _create("encoder", recipe.model.encoder, arch, Encoder)
         arch = arch.with_latent(encoder.latent_shape)
         decoder = _create("decoder", recipe.model.decoder, arch, Decoder)
-        discriminator = _create("discriminator", recipe.model.discriminator, arch, Discriminator)
+        shapes = encoder.feature_shapes(arch.image_size) if decoder.receives != (-1,) else [encoder.latent_shape]
+        try:
+            read = shapes[min(decoder.receives)]
+        except IndexError:
+            raise FaderkitError(f"decoder '{recipe.model.decoder.name}' reads encoder map {min(decoder.receives)} "
+                                f"of {len(shapes)}") from None
+        # the adversary reads the shallowest map the decoder receives (z itself without skips)
+        discriminator = _create("discriminator", recipe.model.discriminator, arch.with_latent(read), Discriminator)
         return cls(encoder, decoder, discriminator, attributes)
+
+    def adversary_input(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """The map the latent discriminator reads: the shallowest one the decoder receives."""
+        return feats[min(self.decoder.receives)]
+
+    def received(self, feats: list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        """Every map the decoder receives, by its (negative) index: what must carry no attribute."""
+        return {i: feats[i] for i in sorted(self.decoder.receives, reverse=True)}
 
     def code(self, labels: torch.Tensor) -> torch.Tensor:
         return labels_to_code(labels, self.attributes)

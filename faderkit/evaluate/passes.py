@@ -1,5 +1,6 @@
 """The main pass over a split: reconstruction, and each attribute flipped alone, judged in every output
-mode (swap accuracy, preservation); it also keeps the latents for the probe."""
+mode (swap accuracy, preservation); it also keeps every map the decoder receives (the latent z, and
+any skip) for the probe."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def main_pass(editor, judge: Judge, split: Split, n: int, alpha: float, batch_si
     swap_hits = {m: [torch.zeros(a.size) for a in attrs] for m in OUTPUT_MODES}
     swap_n = [torch.zeros(a.size) for a in attrs]
     agree = {m: torch.zeros(A, A) for m in OUTPUT_MODES}
-    latents = []
+    latents: dict[int, list[torch.Tensor]] = {}
     for idx in batches(n, batch_size):
         x = to_unit(split.images(idx).to(dev))
         y = split.labels[torch.from_numpy(idx)].to(dev)
@@ -36,7 +37,7 @@ def main_pass(editor, judge: Judge, split: Split, n: int, alpha: float, batch_si
         sums["ssim"] += metrics.ssim(r01, x01).sum().item()
         p0 = judge(x)
         clf_hits += (p0 == y).float().sum(0).cpu()
-        disc_hits += (logits_to_labels(model.discriminator(feats[-1]), attrs) == y).float().sum(0).cpu()
+        disc_hits += (logits_to_labels(model.discriminator(model.adversary_input(feats)), attrs) == y).float().sum(0).cpu()
         for i, (a, s) in enumerate(zip(attrs, blocks(attrs))):
             tgt = target_labels(y[:, i], a)
             src = y[:, i].cpu()
@@ -46,9 +47,10 @@ def main_pass(editor, judge: Judge, split: Split, n: int, alpha: float, batch_si
                 p = judge(edit)
                 swap_hits[mode][i] += torch.bincount(src, weights=(p[:, i] == tgt).float().cpu(), minlength=a.size)
                 agree[mode][i] += (p == p0).float().sum(0).cpu()
-        latents.append(feats[-1].flatten(1).float().cpu())
+        for k, f in model.received(feats).items():
+            latents.setdefault(k, []).append(f.flatten(1).float().cpu())
     return {"sums": sums, "n": n, "clf_hits": clf_hits, "disc_hits": disc_hits, "swap_hits": swap_hits,
-            "swap_n": swap_n, "agree": agree, "latents": torch.cat(latents)}
+            "swap_n": swap_n, "agree": agree, "latents": {k: torch.cat(v) for k, v in latents.items()}}
 
 
 def _rate(hits, n) -> float | None:

@@ -1,4 +1,6 @@
-"""The latent probe: does a fresh classifier read the attributes from frozen latents E(x)?"""
+"""The latent probe: does a fresh classifier read the attributes from frozen latents E(x)? One probe for each
+map the decoder receives (the latent z, and any skip): an attribute any of them carries can reach the output
+without passing the code, so the report's figure for an attribute is the map that reads it best."""
 
 from __future__ import annotations
 
@@ -14,12 +16,19 @@ from .edits import batches
 
 
 @torch.no_grad()
-def encode_split(editor, split: Split, n: int, batch_size: int) -> torch.Tensor:
-    out = []
+def encode_split(editor, split: Split, n: int, batch_size: int) -> dict[int, torch.Tensor]:
+    """Every map the decoder receives, flattened, for the first ``n`` images: index -> (n, dims)."""
+    out: dict[int, list[torch.Tensor]] = {}
     for idx in batches(n, batch_size):
         x = to_unit(split.images(idx).to(editor.device))
-        out.append(editor.model.encoder(x)[-1].flatten(1).float().cpu())
-    return torch.cat(out)
+        for k, f in editor.model.received(editor.model.encoder(x)).items():
+            out.setdefault(k, []).append(f.flatten(1).float().cpu())
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def map_name(index: int) -> str:
+    """-1 is the latent z; -2 the encoder map before it, and so on."""
+    return "z" if index == -1 else f"skip {index}"
 
 
 def majority_rate(train_labels: torch.Tensor, eval_labels: torch.Tensor, attrs: Sequence[Attribute]) -> list[float]:
@@ -84,19 +93,23 @@ def probe_section(editor, train: Split, split: Split, p: dict, n: int, batch_siz
     own discriminator (``p``: the main pass, with the split's latents and the discriminator's hits)."""
     attrs = editor.attributes
     m = min(len(train), train_limit)
-    z_train = encode_split(editor, train, m, batch_size)
-    y_train = train.labels[:m]
-    probe, info = train_probe(z_train, y_train, attrs, epochs=epochs)
-    y_eval = split.labels[:n]
-    with torch.no_grad():
-        pred = logits_to_labels(probe(p["latents"]), attrs)
-        pred_train = logits_to_labels(probe(z_train), attrs)
-    acc = (pred == y_eval).float().mean(0).tolist()
-    acc_train = (pred_train == y_train).float().mean(0).tolist()
+    maps_train = encode_split(editor, train, m, batch_size)
+    y_train, y_eval = train.labels[:m], split.labels[:n]
     maj = majority_rate(y_train, y_eval, attrs)
     disc = (p["disc_hits"] / n).tolist()
-    per = {a.name: {"accuracy": round(acc[i], 6), "majority_rate": round(maj[i], 6),
-                    "gap": round(acc[i] - maj[i], 6), "train_accuracy": round(acc_train[i], 6),
-                    "model_discriminator_accuracy": round(disc[i], 6)} for i, a in enumerate(attrs)}
+    maps, per = {}, {}
+    for k, z_train in maps_train.items():  # z first, then the skips from the deepest up
+        probe, info = train_probe(z_train, y_train, attrs, epochs=epochs)
+        with torch.no_grad():
+            acc = (logits_to_labels(probe(p["latents"][k]), attrs) == y_eval).float().mean(0).tolist()
+            acc_train = (logits_to_labels(probe(z_train), attrs) == y_train).float().mean(0).tolist()
+        name = map_name(k)
+        maps[name] = {"latent_dim": int(z_train.shape[1]),
+                      "gap": {a.name: round(acc[i] - maj[i], 6) for i, a in enumerate(attrs)}}
+        for i, a in enumerate(attrs):
+            if a.name not in per or acc[i] - maj[i] > per[a.name]["gap"]:
+                per[a.name] = {"accuracy": round(acc[i], 6), "majority_rate": round(maj[i], 6),
+                               "gap": round(acc[i] - maj[i], 6), "train_accuracy": round(acc_train[i], 6),
+                               "model_discriminator_accuracy": round(disc[i], 6), "map": name}
     return {"per_attribute": per, "max_gap": round(max(v["gap"] for v in per.values()), 6),
-            "latent_dim": int(z_train.shape[1]), **info}
+            "latent_dim": maps["z"]["latent_dim"], "maps": maps, **info}

@@ -26,7 +26,8 @@ DEFINITIONS = {
     "latent_probe": "A fresh MLP (one hidden layer of 128) trained on frozen, standardised latents E(x) of the "
                     "train split (epoch chosen on 10% of it held out), accuracy on this split beside the majority "
                     "rate: the accuracy of always answering the train split's most frequent value. Near the "
-                    "majority rate, the latent hides the attribute.",
+                    "majority rate, the latent hides the attribute. A decoder with skips receives more than z: "
+                    "each map it receives gets its own probe, and an attribute's row is the map that reads it best.",
     "ground_truth": GT_DEFINITION,
 }
 
@@ -80,7 +81,12 @@ def markdown(r: dict) -> str:
         L.append(f"| {nm} | {_pct(v['accuracy'])} | {_pct(v['majority_rate'])} | {100 * v['gap']:+.1f} pts | "
                  f"{_pct(v['train_accuracy'])} | {_pct(v['model_discriminator_accuracy'])} |")
     L += ["", f"Probe trained on {lp['train_images']} latents of {lp['latent_dim']} dimensions "
-          f"({lp['held_out_images']} held out to pick the epoch).", "", f"_{lp['definition']}_", ""]
+          f"({lp['held_out_images']} held out to pick the epoch).", ""]
+    if len(lp.get("maps", {})) > 1:
+        L += ["The decoder receives " + "; ".join(
+            f"{k} ({m['latent_dim']} dims: gap " + ", ".join(f"{nm} {100 * g:+.1f}" for nm, g in m["gap"].items()) + ")"
+            for k, m in lp["maps"].items()) + ". Each row above is the map that reads the attribute best.", ""]
+    L += [f"_{lp['definition']}_", ""]
     L += _ground_truth(r["ground_truth"])
     if "files" in r:
         L += ["## Grids", ""] + [f"- `{f}`" + (" (columns: original, reconstruction, each attribute flipped)"

@@ -175,11 +175,11 @@ class Trainer:
         def fresh(k: int):
             xk, lk = self._batch(first + k + offset, gen)
             with torch.no_grad(), self.autocast:
-                return self.enc(xk)[-1], lk.to(self.device)
+                return self.model.adversary_input(self.enc(xk)), lk.to(self.device)
 
         with self.autocast:
             feats = self.enc(x)  # shared by the discriminator step (detached) and the autoencoder step
-        loss_dis = self.adversary.update((feats[-1].detach(), y) if t.shared_batch else fresh(0), fresh, gen)
+        loss_dis = self.adversary.update((self.model.adversary_input(feats).detach(), y) if t.shared_batch else fresh(0), fresh, gen)
 
         extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
         with self.autocast:
@@ -188,7 +188,7 @@ class Trainer:
         if t.edge_weight:
             loss_edges = edge_loss(recon, x, t.rec_loss)
             extra, stats = extra + t.edge_weight * loss_edges, {**stats, "loss_edges": loss_edges.item()}
-        loss_adv = self.adversary.encoder_loss(feats[-1], labels, gen) if lam > 0 else torch.zeros((), device=self.device)
+        loss_adv = self.adversary.encoder_loss(self.model.adversary_input(feats), labels, gen) if lam > 0 else torch.zeros((), device=self.device)
         loss = loss_rec + lam * loss_adv + extra
         finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
         if not self.dist.all_ok(finite, self.device):

@@ -68,7 +68,8 @@ def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
 
 
 class PaperDecoder(Decoder):
-    """Mirror of the encoder. ``n_skip`` > 0 also feeds the last n_skip encoder maps (U-Net style)."""
+    """Mirror of the encoder. ``n_skip`` > 0 also feeds the last n_skip encoder maps (U-Net style); the latent
+    adversary then reads the shallowest of them (as the published code does), so the skips carry no attribute."""
 
     def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
                  dropout: float = 0.0, n_skip: int = 0):
@@ -79,6 +80,7 @@ class PaperDecoder(Decoder):
             raise FaderkitError(f"n_skip must be between 0 and {arch.n_layers - 1} (got {n_skip})")
         enc = widths(arch)
         self.code_dim, self.n_skip = arch.code_dim, n_skip
+        self.receives = tuple(-1 - j for j in range(n_skip + 1))
         outs = enc[-2::-1] + [3]
         layers = []
         for j, c_out in enumerate(outs):
