@@ -10,6 +10,8 @@ every figure a progress <e, d> / |d|^2 as in `faderkit eval` (1 = the whole true
 - decoder:     e = D(E(render 1), y 1) - D(E(render 0), y 0), the two true images reconstructed with their
                own labels: what the autoencoder draws of the change when nothing has to be edited. An edit
                cannot beat it by more than what the latent leaks;
+- cosine, ratio: the edit's and the decoder's progress split into direction (cosine between e and d: low
+               when the stroke is blurred or misplaced) and size (|e| / |d|: low when it is weak), per image;
 - through z:   e = D(E(render 1), y 0) - D(E(render 0), y 0), the part of the change that reaches the
                output through the latent (0 when the latent hides the attribute);
 - blur s:      e = the true change blurred by a Gaussian of s pixels: how sharp a decoder must be.
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faderkit.data import open_dataset  # noqa: E402
 from faderkit.editor import Editor  # noqa: E402
 from faderkit.evaluate.edits import unit  # noqa: E402
-from faderkit.evaluate.groundtruth import can_render, progress_along  # noqa: E402
+from faderkit.evaluate.groundtruth import can_render, direction_and_size, progress_along  # noqa: E402
 from faderkit.imageio import to_unit  # noqa: E402
 from faderkit.recipe import validate  # noqa: E402
 
@@ -43,6 +45,10 @@ BLURS = (0.5, 1.0)
 def progress(e: torch.Tensor, d: torch.Tensor) -> float:
     """Mean of <e, d> / |d|^2 over the images the attribute changes at all (eval's measure)."""
     return float(progress_along(e[:, None], d).mean())
+
+
+def mean(t: torch.Tensor) -> float:
+    return float(t.mean())
 
 
 @torch.no_grad()
@@ -63,8 +69,12 @@ def bounds(editor: Editor, dataset, split: str, n: int) -> dict[str, dict[str, f
         c0, c1 = model.code(y0), model.code(y1)
         z0, z1 = model.encoder(r0 * 2 - 1), model.encoder(r1 * 2 - 1)
         d = r1 - r0
-        row = {"edit": progress(unit(model.decoder(z, c1)) - unit(model.decoder(z, c0)), d),
-               "decoder": progress(unit(model.decoder(z1, c1)) - unit(model.decoder(z0, c0)), d),
+        edit = unit(model.decoder(z, c1)) - unit(model.decoder(z, c0))
+        drawn = unit(model.decoder(z1, c1)) - unit(model.decoder(z0, c0))
+        row = {"edit": progress(edit, d), "edit cosine": mean(direction_and_size(edit, d)[0]),
+               "edit ratio": mean(direction_and_size(edit, d)[1]),
+               "decoder": progress(drawn, d), "decoder cosine": mean(direction_and_size(drawn, d)[0]),
+               "decoder ratio": mean(direction_and_size(drawn, d)[1]),
                "through z": progress(unit(model.decoder(z1, c0)) - unit(model.decoder(z0, c0)), d)}
         for s in BLURS:
             row[f"blur {s:g}"] = progress(TF.gaussian_blur(d, 5, s), d)

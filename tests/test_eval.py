@@ -473,8 +473,11 @@ def test_slider_bound_edit_figure_is_evals_decoded_progress(evaluated, fresh_ckp
     for name, row in rows.items():
         want = r["ground_truth"]["decoded"]["per_attribute"][name]["slider"]["progress_edit"][-1]
         assert row["edit"] == pytest.approx(want, abs=1e-5)
+        slider = r["ground_truth"]["decoded"]["per_attribute"][name]["slider"]
+        assert (row["edit cosine"], row["edit ratio"]) == pytest.approx((slider["cosine"], slider["ratio"]), abs=1e-5)
         assert 1 > row["blur 0.5"] > row["blur 1"] > 0 and all(-5 < row[k] < 5 for k in ("decoder", "through z"))
     sb.main([str(fresh_ckpt), "--images", str(n)])  # no --threads: it would stay set for the tests after this one
     out = capsys.readouterr().out
-    assert "| attribute | edit | decoder | through z | blur 0.5 | blur 1 |" in out
+    assert ("| attribute | edit | edit cosine | edit ratio | decoder | decoder cosine | decoder ratio | through z "
+            "| blur 0.5 | blur 1 |") in out
     assert f"| Smiling | {rows['Smiling']['edit']:.2f} |" in out

@@ -25,6 +25,8 @@ from .edits import in_modes, unit
 GT_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: A slider step may move the edit back along the rendered change by this fraction and still count as monotone.
 MONOTONE_TOLERANCE = 0.02
+#: The pixels a true edit changes are grown by this many pixels before the edit's change outside them is counted.
+DILATE = 2
 
 DEFINITION = (
     "Edits against the dataset generator's render of the same identity with the edited attribute set to the target "
@@ -34,7 +36,11 @@ DEFINITION = (
     "far the edit has moved along the rendered change (the render's own progress is 0 at v = 0 and 1 at v = 1); "
     f"monotone: t never falls by more than {MONOTONE_TOLERANCE} between neighbouring values; correlation: Pearson's "
     "r between the edit's and the render's progress over all images and values; progress error: mean "
-    "|t_edit - t_render|."
+    "|t_edit - t_render|. Progress at 1 splits into direction and size, per image: cosine between the edit's change "
+    "e(1) - e(0) and d (low: the stroke is blurred or misplaced) and ratio |e(1) - e(0)| / |d| (low: the edit is "
+    "weak); progress = cosine x ratio. Outside: the share of the edit's change |e(1) - e(0)| (summed over channels "
+    f"and pixels, pooled over images) that falls where the render changes nothing (pixels where render(1) equals "
+    f"render(0), after the changed pixels are dilated by {DILATE} px): the change that is not where the attribute is."
 )
 
 
@@ -44,6 +50,25 @@ def can_render(dataset) -> bool:
 
 def _mean(xs) -> float | None:
     return round(float(np.mean(xs)), 6) if len(xs) else None
+
+
+def direction_and_size(move: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the cosine between ``move`` and the true change ``d`` and the ratio of their norms (progress =
+    cosine x ratio), both (B, 3, S, S); for the images ``d`` changes at all, as :func:`progress_along`."""
+    m, d = move.flatten(1), d.flatten(1)
+    dn, mn = d.norm(dim=1), m.norm(dim=1)
+    ok = dn * dn > 1e-8
+    cos = (m * d).sum(1)[ok] / (mn[ok] * dn[ok]).clamp_min(1e-12)
+    return cos, mn[ok] / dn[ok]
+
+
+def outside_change(move: torch.Tensor, d: torch.Tensor, dilate: int = DILATE) -> tuple[float, float]:
+    """(the change of ``move`` where ``d`` is zero once its support is dilated by ``dilate`` px, all its change),
+    summed over channels, pixels and images; both (B, 3, S, S)."""
+    support = (d != 0).any(1, keepdim=True).float()
+    grown = torch.nn.functional.max_pool2d(support, 2 * dilate + 1, 1, dilate) > 0
+    size = move.abs().sum(1, keepdim=True)
+    return float(size[~grown].sum()), float(size.sum())
 
 
 def progress_along(moves: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -62,6 +87,7 @@ class _Acc:
     def __init__(self):
         self.flip: dict[str, dict[str, list[float]]] = {}
         self.l1, self.psnr, self.t_edit, self.t_render = [], [], [], []
+        self.cos, self.ratio, self.outside, self.change = [], [], 0.0, 0.0
 
     def add_flip(self, key: str, edit, render, original) -> None:
         d = self.flip.setdefault(key, {"psnr": [], "l1": [], "base_psnr": [], "base_l1": []})
@@ -78,6 +104,11 @@ class _Acc:
         d = r[:, v1] - r[:, v0]
         self.t_edit.append(progress_along(e - e[:, v0:v0 + 1], d))
         self.t_render.append(progress_along(r - r[:, v0:v0 + 1], d))
+        cos, ratio = direction_and_size(e[:, v1] - e[:, v0], d)
+        self.cos.append(cos)
+        self.ratio.append(ratio)
+        out, all_ = outside_change(e[:, v1] - e[:, v0], d)
+        self.outside, self.change = self.outside + out, self.change + all_
 
     def flips(self, field: str) -> list[float]:
         return [v for d in self.flip.values() for v in d[field]]
@@ -105,6 +136,9 @@ class _Acc:
             if some else None,
             "correlation": None if corr is None else round(corr, 6),
             "progress_error": round(float((te - tr).abs().mean()), 6) if some else None,
+            "cosine": round(float(torch.cat(self.cos).mean()), 6) if some else None,
+            "ratio": round(float(torch.cat(self.ratio).mean()), 6) if some else None,
+            "outside": round(self.outside / self.change, 6) if self.change > 0 else None,
         }
         return out
 

@@ -97,6 +97,13 @@ def markdown(r: dict) -> str:
     return "\n".join(L)
 
 
+def _at_one(slider: dict):
+    """The edit's progress at slider 1."""
+    if not slider.get("progress_edit") or 1.0 not in slider["values"]:
+        return None
+    return slider["progress_edit"][slider["values"].index(1.0)]
+
+
 def _ground_truth(gt: dict) -> list[str]:
     L = ["## Ground truth", ""]
     if not gt.get("available"):
@@ -105,16 +112,17 @@ def _ground_truth(gt: dict) -> list[str]:
           "(JPEG noise: the ceiling for any edit).", ""]
     for mode in OUTPUT_MODES:
         L += [f"**{mode}**", "", "| attribute | flip PSNR | flip L1 | unedited PSNR | monotone | correlation | "
-              "progress error |", "|---|---|---|---|---|---|---|"]
+              "progress error | progress at 1 | cosine | ratio | outside |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         sliders = []
         for nm, v in gt[mode]["per_attribute"].items():
             if "error" in v:
-                L.append(f"| {nm} | cannot render: {v['error']} | | | | | |")
+                L.append(f"| {nm} | cannot render: {v['error']} | | | | | | | | | |")
                 continue
             f, s = v["flip"], v["slider"] or {}
             L.append(f"| {nm} | {_num(f['psnr'])} | {_num(f['l1'], '.4f')} | {_num(f['unedited_baseline']['psnr'])} | "
                      f"{_pct(s.get('monotone_fraction'))} | {_num(s.get('correlation'), '.3f')} | "
-                     f"{_num(s.get('progress_error'), '.3f')} |")
+                     f"{_num(s.get('progress_error'), '.3f')} | {_num(_at_one(s))} | "
+                     f"{_num(s.get('cosine'))} | {_num(s.get('ratio'))} | {_pct(s.get('outside'))} |")
             if s:
                 sliders.append((nm, s))
         if sliders:

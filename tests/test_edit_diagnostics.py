@@ -1,0 +1,83 @@
+"""Issue 22's diagnostics: what the latent adversary and the probe read when the decoder has skips, and the
+ground-truth split of a slider's progress into direction, size and locality."""
+
+import pytest
+import torch
+
+from faderkit.evaluate.groundtruth import DILATE, direction_and_size, outside_change, progress_along
+from faderkit.interfaces import Attribute
+from faderkit.model import FaderModel
+from faderkit.recipe import validate
+
+from conftest import tiny_recipe
+
+
+def _model(toy_root, n_skip: int) -> FaderModel:
+    r = tiny_recipe(toy_root)
+    r["model"]["decoder"] = {"name": "paper", "params": {"n_skip": n_skip}}
+    r["model"]["discriminator"] = {"name": "mlp", "params": {"hid_dim": 16}}
+    return FaderModel.build(validate(r), (Attribute("Smiling"), Attribute("Eyeglasses")))
+
+
+@pytest.mark.parametrize("n_skip", [0, 1, 2])
+def test_the_adversary_reads_the_shallowest_map_the_decoder_receives(toy_root, n_skip):
+    model = _model(toy_root, n_skip)
+    feats = model.encoder(torch.zeros(2, 3, 32, 32))
+    assert model.decoder.receives == tuple(range(-1, -2 - n_skip, -1))
+    assert list(model.received(feats)) == list(model.decoder.receives)
+    read = model.adversary_input(feats)
+    assert read is feats[-1 - n_skip]
+    model.discriminator.eval()
+    assert model.discriminator(read).shape == (2, 4)  # built for that map's shape, not the latent's
+    if n_skip:
+        with pytest.raises(RuntimeError):
+            model.discriminator(feats[-1])
+
+
+def test_the_encoder_reports_the_shape_of_every_map(toy_root):
+    enc = _model(toy_root, 0).encoder
+    assert enc.feature_shapes(32) == [(8, 16, 16), (16, 8, 8), (32, 4, 4)]
+    assert enc.feature_shapes(32)[-1] == enc.latent_shape
+    assert enc.training  # the blank pass leaves the mode as it found it
+
+
+def test_progress_splits_into_cosine_times_ratio():
+    g = torch.Generator().manual_seed(0)
+    d = torch.randn(4, 3, 8, 8, generator=g)
+    move = 0.5 * d + 0.3 * torch.randn(4, 3, 8, 8, generator=g)
+    cos, ratio = direction_and_size(move, d)
+    assert torch.allclose(cos * ratio, progress_along(move[:, None], d)[:, 0], atol=1e-5)
+    cos, ratio = direction_and_size(0.5 * d, d)
+    assert torch.allclose(cos, torch.ones(4)) and torch.allclose(ratio, torch.full((4,), 0.5))
+    cos, _ = direction_and_size(-d, d)
+    assert torch.allclose(cos, -torch.ones(4))
+
+
+def test_outside_counts_only_the_change_beyond_the_dilated_true_change():
+    d = torch.zeros(1, 3, 16, 16)
+    d[0, 1, 8, 8] = 0.5  # the true edit changes one pixel, in one channel
+    move = torch.zeros_like(d)
+    move[0, :, 8, 8 + DILATE] = 0.1  # within the dilation: inside
+    assert outside_change(move, d) == pytest.approx((0.0, 0.3))
+    move[0, 0, 8, 9 + DILATE] = 0.2  # one pixel further: outside
+    out, total = outside_change(move, d)
+    assert (out, total) == pytest.approx((0.2, 0.5))
+
+
+def test_eval_reports_the_split_and_a_probe_per_received_map(toy_root, tmp_path):
+    from faderkit.evaluate import evaluate
+    from faderkit.train import train
+
+    r = tiny_recipe(toy_root)
+    r["model"]["decoder"] = {"name": "paper", "params": {"n_skip": 1}}
+    run = tmp_path / "skip"
+    train(validate(r), run, progress=False, log=lambda m: None)
+    report = evaluate(run / "best.safetensors", gt_images=6, probe_train_images=40, probe_epochs=2)
+    lp = report["latent_probe"]
+    assert list(lp["maps"]) == ["z", "skip -2"]
+    assert lp["maps"]["z"]["latent_dim"] == 32 * 4 * 4 and lp["maps"]["skip -2"]["latent_dim"] == 16 * 8 * 8
+    for name, row in lp["per_attribute"].items():  # an attribute's row is the map that reads it best
+        assert row["gap"] == max(m["gap"][name] for m in lp["maps"].values())
+    for mode in ("residual", "decoded"):
+        s = report["ground_truth"][mode]["per_attribute"]["Smiling"]["slider"]
+        assert -1 <= s["cosine"] <= 1 and s["ratio"] >= 0 and 0 <= s["outside"] <= 1
