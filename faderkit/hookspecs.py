@@ -73,3 +73,12 @@ def faderkit_face_locators():
     :returns: a list of :class:`faderkit.Entry`; ``factory(**params)`` returns a
         :class:`faderkit.interfaces.FaceLocator`.
     """
+
+
+@hookspec
+def faderkit_losses():
+    """Terms of the autoencoder's objective, listed in a recipe's ``train.losses`` with their weights.
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(env, **params)`` returns a
+        :class:`faderkit.train.objective.LossTerm` (``env``: a :class:`faderkit.train.objective.TermEnv`).
+    """

@@ -138,20 +138,24 @@ def resolve_components(recipe, components: Iterable[tuple[str, str]], stored: bo
         if section is None:  # an optional component left out
             continue
         where = tuple(path.split("."))
-        try:
-            model = regs[kind].get(section.name).params
-        except FaderkitError as exc:  # an unknown name, with the choices
-            if not stored:
-                found.append((where + ("name",), str(exc)))
-            continue
-        if model is None:
-            continue
-        try:
-            section.params = as_recipe(check(model, section.params))
-        except BadParams as exc:
-            if not stored:
-                found += [(where + ("params",) + loc, msg) for loc, msg in exc.problems]
+        items = enumerate(section) if isinstance(section, list) else [(None, section)]  # a list of components
+        for i, item in items:
+            found += _resolve_one(regs[kind], item, where if i is None else where + (i,), stored)
     return found
+
+
+def _resolve_one(registry, section, where: tuple, stored: bool) -> list[tuple[tuple, str]]:
+    try:
+        model = registry.get(section.name).params
+    except FaderkitError as exc:  # an unknown name, with the choices
+        return [] if stored else [(where + ("name",), str(exc))]
+    if model is None:
+        return []
+    try:
+        section.params = as_recipe(check(model, section.params))
+    except BadParams as exc:
+        return [] if stored else [(where + ("params",) + loc, msg) for loc, msg in exc.problems]
+    return []
 
 
 # ---------------------------------------------------------------- the listing

@@ -59,6 +59,19 @@ class ModelSection(Strict):
         None, description="optional image discriminator on decoded images (published code); weight train.lambda_patch")
 
 
+class LossSpec(Strict):
+    """One term of the autoencoder's objective: a registered loss (`faderkit plugins --kind loss`) and its weight."""
+
+    name: str = Field(description="registered loss term")
+    weight: float = Field(1.0, ge=0, description="its weight in the sum (the adversary's: lambda_E after the warm-up)")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+#: The flat fields that weighed the objective's terms before ``train.losses``, with their defaults: a recipe
+#: that lists its terms leaves them alone (each is a term's weight or kind now).
+FLAT_LOSS_FIELDS = {"rec_loss": "mse", "edge_weight": 0.0, "lambda_e": 1e-4, "lambda_patch": 0.0, "lambda_clf": 0.0}
+
+
 class TrainSection(Strict):
     steps: int = Field(1000, ge=1, description="autoencoder updates")
     batch_size: int = Field(32, ge=1)
@@ -71,6 +84,10 @@ class TrainSection(Strict):
     rec_loss: Literal["mse", "l1"] = Field("mse", description="reconstruction loss: mse (paper) or l1")
     edge_weight: float = Field(0.0, ge=0, description="weight of a second reconstruction term on the images' "
                                "neighbouring-pixel differences (edges, thin lines), the same loss as rec_loss; 0 = off (paper)")
+    losses: list[LossSpec] | None = Field(
+        None, description="the autoencoder's objective, summed in this order: e.g. [{name: mse}, {name: edges, weight: 2}, "
+        "{name: adversary, weight: 0.01}]; null: the terms the flat fields rec_loss, edge_weight, lambda_e, "
+        "lambda_patch and lambda_clf describe")
     lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
     lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
     adv_objective: Literal["paper", "confusion"] = Field(
@@ -144,11 +161,41 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _losses_have_their_networks(self):
-        if self.train.lambda_patch > 0 and self.model.patch_discriminator is None:
-            raise ValueError("train.lambda_patch > 0 needs model.patch_discriminator, e.g. {name: patch}")
-        if self.train.lambda_clf > 0 and not self.classifier.enabled:
-            raise ValueError("train.lambda_clf > 0 needs classifier.enabled: true")
+        t = self.train
+        if t.losses is not None:
+            for key, default in FLAT_LOSS_FIELDS.items():
+                if getattr(t, key) != default:
+                    raise ValueError(f"train.{key} and train.losses both given: with train.losses, give each term's "
+                                     "weight there (e.g. {name: edges, weight: 2}) and leave train." + key + " out")
+            names = [term.name for term in t.losses]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"train.losses lists {', '.join(twice)} twice")
+        patch, clf = (t.lambda_patch > 0, t.lambda_clf > 0) if t.losses is None else \
+            (any(x.name == "patch" and x.weight > 0 for x in t.losses), any(x.name == "classifier" and x.weight > 0
+                                                                            for x in t.losses))
+        if patch and self.model.patch_discriminator is None:
+            raise ValueError("the patch loss (train.lambda_patch > 0) needs model.patch_discriminator, e.g. {name: patch}")
+        if clf and not self.classifier.enabled:
+            raise ValueError("the classifier loss (train.lambda_clf > 0) needs classifier.enabled: true")
         return self
+
+
+def objective(train: TrainSection) -> list[LossSpec]:
+    """The terms of the autoencoder's loss, in the order they are summed: ``train.losses``, or for a recipe that
+    weighs its terms with the flat fields, the terms those describe (reconstruction, edges, the latent adversary,
+    the patch and classifier losses), in the order the loop summed them before the terms were components."""
+    if train.losses is not None:
+        return list(train.losses)
+    terms = [LossSpec(name=train.rec_loss)]
+    if train.edge_weight:
+        terms.append(LossSpec(name="edges", weight=train.edge_weight, params={"kind": train.rec_loss}))
+    terms.append(LossSpec(name="adversary", weight=train.lambda_e))
+    if train.lambda_patch:
+        terms.append(LossSpec(name="patch", weight=train.lambda_patch))
+    if train.lambda_clf:
+        terms.append(LossSpec(name="classifier", weight=train.lambda_clf))
+    return terms
 
 
 #: Where a recipe names a registered component: (the section holding its ``name`` and ``params``, its kind).
@@ -159,6 +206,7 @@ COMPONENTS = (
     ("model.discriminator", "discriminator"),
     ("model.patch_discriminator", "image_discriminator"),
     ("classifier", "classifier"),
+    ("train.losses", "loss"),
 )
 
 
@@ -180,17 +228,32 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _item(items: list, part: str, text: str):
+    """An item of a list in a recipe, by its index or (a list of named terms) its name."""
+    if part.isdigit() and int(part) < len(items):
+        return items[int(part)]
+    named = [x for x in items if isinstance(x, dict) and x.get("name") == part]
+    if len(named) == 1:
+        return named[0]
+    names = [x.get("name") for x in items if isinstance(x, dict) and x.get("name")]
+    raise FaderkitError(f"--set {text}: no item '{part}' in that list; give an index below {len(items)}"
+                        + (f" or a name: {', '.join(map(str, names))}" if names else ""))
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     for text in overrides:
         path, value = parse_override(text)
         node = raw
         for part in path[:-1]:
-            child = node.get(part)
+            child = _item(node, part, text) if isinstance(node, list) else node.get(part)
             if child is None:
                 child = node[part] = {}
-            if not isinstance(child, dict):
+            if not isinstance(child, (dict, list)):
                 raise FaderkitError(f"--set {text}: '{part}' is a value, not a section")
             node = child
+        if isinstance(node, list):
+            raise FaderkitError(f"--set {text}: '{path[-2]}' is a list; name an item and its key, "
+                                f"e.g. {'.'.join(path[:-1])}.0.weight or, for a list of terms, {'.'.join(path[:-1])}.edges.weight")
         node[path[-1]] = value
     return raw
 

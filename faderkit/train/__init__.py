@@ -7,8 +7,8 @@ autoencoder's update reuses the same graph (the paper's algorithm uses one x for
 
   classifier.py   the attribute classifier, trained first
   adversary.py    the latent discriminator's updates and the encoder's adversarial term
-  decoded.py      the published code's optional losses on decoded images (patch, classifier)
-  reconstruction.py  the reconstruction loss: pixels (mse or l1), optionally their edges too
+  objective.py    the objective as components: the loss terms a recipe lists, their set-up, save and restore
+  reconstruction.py  the reconstruction losses (pixels, edges) the built-in terms use
   validation.py   validation figures and best-checkpoint selection
   optim.py        the optimisers, one update step for all of them, and freezing a net for a loss
   trainer.py      set-up, the iteration, checkpoints, resume and the loop

@@ -14,23 +14,23 @@ from ..device import pick_device
 from ..distributed import Dist
 from ..errors import FaderkitError, brief
 from ..interfaces import Attribute
-from ..model import FaderModel, build_patch_discriminator
-from ..recipe import Recipe, as_resolved, to_yaml
+from ..model import FaderModel
+from ..recipe import Recipe, as_resolved, objective, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
-from .adversary import LatentAdversary
 from .classifier import load_classifier, train_classifier
-from .decoded import DecodedLosses
+from .objective import Objective, Step, TermEnv, terms_named
 from .optim import adam, update
 from .progress import progress_bar
-from .reconstruction import edge_loss, reconstruction_loss
 from .validation import improves, score, validate
 
 
 def lambda_at(step: int, recipe: Recipe) -> float:
-    """lambda_E at ``step``: raised linearly from 0 over ``train.lambda_warmup`` steps."""
+    """lambda_E at ``step``: the adversary term's weight, raised linearly from 0 over ``train.lambda_warmup`` steps."""
     t = recipe.train
-    return t.lambda_e * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
+    spec = terms_named(objective(t), "adversary")
+    weight = spec.weight if spec is not None else 0.0
+    return weight * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
 
 
 def lr_at(step: int, recipe: Recipe) -> float:
@@ -41,6 +41,10 @@ def lr_at(step: int, recipe: Recipe) -> float:
         return t.lr
     w = 0.5 * (1 + math.cos(math.pi * min(step, t.steps - 1) / (t.steps - 1)))
     return t.lr * (t.lr_final + (1 - t.lr_final) * w)
+
+
+#: The stats the progress bar shows when the run's terms give them: (key, label, format).
+SHOWN = (("loss_rec", "rec", ".4f"), ("loss_dis", "dis", ".3f"), ("loss_adv", "adv", ".3f"), ("lambda_e", "λ", ".2g"))
 
 
 class Trainer:
@@ -86,14 +90,9 @@ class Trainer:
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
         self.opt_ae = adam(self.ae_params, r, self.device)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
-        self.adversary = LatentAdversary(self.model.discriminator, dis, self.attrs, t,
-                                         adam(self.model.discriminator.parameters(), r, self.device, t.dis_lr), self.autocast)
-        self.patch = build_patch_discriminator(r, self.attrs)
-        patch_w = opt_patch = None
-        if self.patch is not None:
-            self.patch.to(self.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
-            patch_w, opt_patch = self._wrap(self.patch), adam(self.patch.parameters(), r, self.device)
-        self.decoded = DecodedLosses(self.model, self.dec, self.attrs, t, self.autocast, self.patch, patch_w, opt_patch)
+        env = TermEnv(r, self.model, self.dec, dis, self.attrs, self.dataset, self.train_split, self.device,
+                      self.autocast, self._wrap, lambda params, lr=None: adam(params, r, self.device, lr))
+        self.env, self.objective = env, Objective.build(env)  # the terms of train.losses, in summing order
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
         self.step, self.best = 0, None
@@ -107,9 +106,8 @@ class Trainer:
         return torch.compile(module) if self.recipe.train.compile else module
 
     def _optimizers(self):
-        yield from (("opt_ae", self.opt_ae), ("opt_dis", self.adversary.opt))
-        if self.patch is not None:
-            yield "opt_patch", self.decoded.opt_patch
+        yield "opt_ae", self.opt_ae
+        yield from self.objective.optimizers()
 
     # -- checkpoints
     def _save(self, path: Path, with_optim: bool) -> None:
@@ -120,14 +118,13 @@ class Trainer:
                 "has_classifier": self.classifier is not None}
         if self.classifier is not None:
             tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
-        if self.patch is not None:
-            tensors.update(ckpt.prefixed("patch", self.patch.state_dict()))
+        tensors.update(self.objective.networks())
         if with_optim:
             for name, opt in self._optimizers():
                 t, rest = ckpt.flatten_optimizer(name, opt.state_dict())
                 tensors.update(t)
                 meta[name] = rest
-            tensors.update(ckpt.prefixed("adversary", self.adversary.state_tensors()))
+            tensors.update(self.objective.train_state())
         ckpt.save(path, tensors, meta)
 
     def _restore(self) -> None:
@@ -141,11 +138,9 @@ class Trainer:
             raise FaderkitError(f"{self.run.last} was trained on other attributes: {names}")
         try:
             self.model.load_state_dict(ckpt.unprefixed("model", tensors))
-            if self.patch is not None:
-                self.patch.load_state_dict(ckpt.unprefixed("patch", tensors))
             for name, opt in self._optimizers():
                 opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
-            self.adversary.load_state(ckpt.unprefixed("adversary", tensors), self.device)
+            self.objective.load(tensors, self.device)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
@@ -160,45 +155,38 @@ class Trainer:
         return x, labels
 
     def _batches_per_step(self) -> int:
-        t = self.recipe.train
-        fresh_dis = 1 if t.dis_replay else t.dis_steps
-        return fresh_dis + (0 if t.shared_batch else 1)
+        """The autoencoder's batch, and those the terms draw for themselves (an adversary without replay)."""
+        return 1 + self.objective.batches_per_step()
 
     def _iteration(self, gen: torch.Generator) -> dict:
+        """The paper's algorithm: the adversaries' updates, then one update of E and D on the weighted terms."""
         t = self.recipe.train
-        lam = lambda_at(self.step, self.recipe)
         first = self.step * self._batches_per_step()
         offset = 0 if t.shared_batch else 1
         x, labels = self._batch(first, gen)
-        y = labels.to(self.device)
 
-        def fresh(k: int):
+        def fresh(k: int):  # a new batch's (adversary input, labels), for an adversary that reads more than x
             xk, lk = self._batch(first + k + offset, gen)
             with torch.no_grad(), self.autocast:
                 return self.model.adversary_input(self.enc(xk)), lk.to(self.device)
 
         with self.autocast:
-            feats = self.enc(x)  # shared by the discriminator step (detached) and the autoencoder step
-        loss_dis = self.adversary.update((self.model.adversary_input(feats).detach(), y) if t.shared_batch else fresh(0), fresh, gen)
-
-        extra, stats = self.decoded(x, feats, labels, gen) if self.decoded.active else (0.0, {})
+            feats = self.enc(x)  # shared by the adversaries' updates (detached) and the autoencoder's
+        step = Step(self.step, x, labels, feats, gen, fresh, self.env)
+        before = self.objective.before(step)
         with self.autocast:
-            recon = self.dec(feats, self.model.code(y)).float()
-        loss_rec = reconstruction_loss(recon, x, t.rec_loss)
-        if t.edge_weight:
-            loss_edges = edge_loss(recon, x, t.rec_loss)
-            extra, stats = extra + t.edge_weight * loss_edges, {**stats, "loss_edges": loss_edges.item()}
-        loss_adv = self.adversary.encoder_loss(self.model.adversary_input(feats), labels, gen) if lam > 0 else torch.zeros((), device=self.device)
-        loss = loss_rec + lam * loss_adv + extra
-        finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(loss_dis.detach()))
+            step.recon = self.dec(feats, self.model.code(step.y)).float()
+        loss, stats = self.objective.total(step)
+        finite = bool(torch.isfinite(loss.detach()) & all(torch.isfinite(v.detach()) for _, v in before.values()))
         if not self.dist.all_ok(finite, self.device):
-            bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else "the discriminator loss"
+            bad = "the autoencoder loss" if not torch.isfinite(loss.detach()) else \
+                next(term.before_name for term, v in before.values() if not torch.isfinite(v.detach()))
             self._stop(bad if not finite else "another process's loss")
         for group in self.opt_ae.param_groups:
             group["lr"] = lr_at(self.step, self.recipe)
         update(self.opt_ae, loss, self.ae_params, t.clip_grad)
-        return {"loss_rec": loss_rec.item(), "loss_dis": loss_dis.item(), "loss_adv": loss_adv.item(), "lambda_e": lam,
-                **stats}
+        stats.update({k: v for k, (_, v) in before.items()})
+        return {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
 
     def _stop(self, what: str) -> None:
         last = f"{self.run.last} (step {ckpt.read_meta(self.run.last)['step']})" if self.run.last.exists() else "none yet"
@@ -269,7 +257,7 @@ class Trainer:
         self.dist.barrier()
         self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
         self.classifier.requires_grad_(False)
-        self.decoded.classifier = self.classifier
+        self.objective.attach(classifier=self.classifier)
 
     def _loop(self) -> None:
         t = self.recipe.train
@@ -292,8 +280,8 @@ class Trainer:
                 if self.step % t.log_every == 0 or done:
                     ips = seen / (time.perf_counter() - t0)
                     self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1)})
-                    bar.update(task, completed=self.step, stats=f"rec {stats['loss_rec']:.4f} dis {stats['loss_dis']:.3f} "
-                               f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s")
+                    shown = " ".join(f"{label} {stats[k]:{fmt}}" for k, label, fmt in SHOWN if k in stats)
+                    bar.update(task, completed=self.step, stats=f"{shown} {ips:.0f} img/s")
                     t0, seen = time.perf_counter(), 0
                 if self.step % t.eval_every == 0 or done:
                     ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)

@@ -1,0 +1,36 @@
+"""What each built-in loss term accepts as ``params`` in a recipe's ``train.losses``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from faderkit import Params
+
+Kind = Literal["mse", "l1"]
+
+
+class NoParams(Params):
+    pass
+
+
+class EdgesParams(Params):
+    kind: Kind = Field("mse", description="the loss on the neighbouring-pixel differences")
+
+
+class WeightedParams(Params):
+    kind: Kind = Field("mse", description="the per-pixel loss that is weighted")
+    strength: float = Field(4.0, ge=0, le=1000, description="how much more a pixel where the attributes change images "
+                            "weighs than one where they never do (weights 1 + strength x map, then scaled to mean 1)")
+    images: int = Field(4000, ge=2, le=1_000_000, description="train images the map is averaged over")
+
+
+class FrequencyParams(Params):
+    alpha: float = Field(1.0, ge=0, le=10, description="how strongly the weights follow the current error spectrum "
+                         "(0: a plain loss on the spectrum)")
+
+
+class MaskParams(Params):
+    sparsity: float = Field(1.0, ge=0, description="weight of the mask's mean (the change kept small in area)")
+    smoothness: float = Field(1.0, ge=0, description="weight of the mask's total variation (no speckle)")

@@ -1,0 +1,218 @@
+"""The built-in loss terms. Each reads one iteration's :class:`~faderkit.train.objective.Step` and gives
+``(loss, stats)``; the adversaries also update their own networks first (``before``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from faderkit.codes import attribute_loss
+from faderkit.errors import FaderkitError
+from faderkit.model import build_patch_discriminator
+from faderkit.train.adversary import LatentAdversary
+from faderkit.train.objective import LossTerm, Step, TermEnv
+from faderkit.train.optim import frozen, update
+from faderkit.train.reconstruction import LOSSES, edge_loss, reconstruction_loss
+
+
+class Pixels(LossTerm):
+    """The reconstruction D(E(x), y) against x, pixel by pixel."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def loss(self, step: Step):
+        value = reconstruction_loss(step.recon, step.x, self.kind)
+        return value, {"loss_rec": value}
+
+
+class Edges(LossTerm):
+    """The same loss on the neighbouring-pixel differences: a thin line drawn a pixel off costs twice its pixels."""
+
+    def __init__(self, env: TermEnv, kind: str = "mse"):
+        self.kind = kind
+
+    def loss(self, step: Step):
+        value = edge_loss(step.recon, step.x, self.kind)
+        return value, {"loss_edges": value}
+
+
+class AdversaryTerm(LossTerm):
+    """The latent discriminator's ``dis_steps`` updates (train.dis_*), then the encoder's term against it
+    (train.adv_objective), weighted by lambda_E raised linearly over ``train.lambda_warmup`` steps."""
+
+    before_name = "the discriminator loss"
+
+    def __init__(self, env: TermEnv):
+        t = env.recipe.train
+        self.model, self.t = env.model, t
+        self.adversary = LatentAdversary(env.model.discriminator, env.discriminator, env.attributes, t,
+                                         env.adam(env.model.discriminator.parameters(), lr=t.dis_lr), env.autocast)
+        self.lam = 0.0
+
+    def weight_at(self, step: int, weight: float) -> float:
+        warm = self.t.lambda_warmup
+        self.lam = weight * (min(1.0, step / warm) if warm else 1.0)
+        return self.lam
+
+    def batches_per_step(self) -> int:
+        fresh = 1 if self.t.dis_replay else self.t.dis_steps
+        return fresh - 1 if self.t.shared_batch else fresh
+
+    def before(self, step: Step):
+        first = (self.model.adversary_input(step.feats).detach(), step.y) if self.t.shared_batch else step.fresh(0)
+        return {"loss_dis": self.adversary.update(first, step.fresh, step.gen)}
+
+    def loss(self, step: Step):
+        value = self.adversary.encoder_loss(self.model.adversary_input(step.feats), step.labels, step.gen)
+        return value, {"loss_adv": value, "lambda_e": self.lam}
+
+    def idle_stats(self) -> dict:
+        return {"loss_adv": 0.0, "lambda_e": 0.0}
+
+    def optimizers(self):
+        return {"opt_dis": self.adversary.opt}
+
+    def state_tensors(self):
+        return self.adversary.state_tensors()
+
+    def load_state(self, tensors, device) -> None:
+        self.adversary.load_state(tensors, device)
+
+
+class PatchTerm(LossTerm):
+    """A PatchGAN critic: updated on real images against images decoded with random attributes (the 'real' label
+    smoothed by train.label_smoothing); the decoder's term is the critic fooled."""
+
+    before_name = "the patch critic's loss"
+
+    def __init__(self, env: TermEnv):
+        t = env.recipe.train
+        self.net = build_patch_discriminator(env.recipe, env.attributes)
+        if self.net is None:
+            raise FaderkitError("the patch loss needs model.patch_discriminator, e.g. {name: patch}")
+        self.net.to(env.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
+        self.wrapped, self.opt = env.wrap(self.net), env.adam(self.net.parameters())
+        self.t, self.autocast = t, env.autocast
+
+    def before(self, step: Step):
+        _, fake = step.decoded_random()
+        with self.autocast:
+            real_logits, fake_logits = self.wrapped(step.x).float(), self.wrapped(fake.detach()).float()
+        loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - self.t.label_smoothing))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        update(self.opt, loss, self.net.parameters(), self.t.clip_grad)
+        return {"loss_patch": loss}
+
+    def loss(self, step: Step):
+        _, fake = step.decoded_random()
+        with frozen(self.net), self.autocast:
+            fooled = self.net(fake).float()
+        return F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled)), {}
+
+    def modules(self):
+        return {"patch": self.net}
+
+    def optimizers(self):
+        return {"opt_patch": self.opt}
+
+
+class ClassifierTerm(LossTerm):
+    """The run's attribute classifier (frozen) should read the random target attributes in the decoded image."""
+
+    def __init__(self, env: TermEnv):
+        self.attrs, self.autocast, self.classifier = env.attributes, env.autocast, None
+
+    def attach(self, classifier=None, **_) -> None:
+        self.classifier = classifier
+
+    def loss(self, step: Step):
+        if self.classifier is None:
+            raise FaderkitError("the classifier loss needs the run's classifier (classifier.enabled: true)")
+        target, fake = step.decoded_random()
+        with self.autocast:
+            value = attribute_loss(self.classifier(fake).float(), target.to(fake.device), self.attrs)
+        return value, {"loss_clf": value}
+
+
+def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
+    """(S, S) in [0, 1]: per pixel, how much the train split's mean image differs between the values of each
+    attribute, summed over the attributes and channels; mirrored when training flips images. From any dataset's
+    labels: the core knows nothing of faces."""
+    split = env.train_split
+    n = min(images, len(split))
+    labels = split.labels[:n]
+    sums = [torch.zeros(a.size, 3, env.recipe.data.image_size, env.recipe.data.image_size, dtype=torch.float64)
+            for a in env.attributes]
+    for start in range(0, n, 500):
+        idx = np.arange(start, min(n, start + 500))
+        x = split.images(idx).double() / 255
+        for i, a in enumerate(env.attributes):
+            sums[i].index_add_(0, labels[idx, i], x)
+    change = torch.zeros(sums[0].shape[-2:], dtype=torch.float64)
+    for i, a in enumerate(env.attributes):
+        counts = torch.bincount(labels[:, i], minlength=a.size).double()
+        seen = counts > 0
+        if seen.sum() < 2:
+            continue
+        means = sums[i][seen] / counts[seen, None, None, None]
+        spread = (means[:, None] - means[None]).abs().amax((0, 1))  # the largest difference between two values
+        change += spread.mean(0)
+    if env.recipe.train.flip:
+        change = (change + change.flip(-1)) / 2
+    return (change / change.max().clamp_min(1e-12)).float()
+
+
+class AttributeWeighted(LossTerm):
+    """The reconstruction weighted per pixel by :func:`attribute_change_map`: the gradient goes where the
+    attributes draw (a mouth, glasses), not where every face looks alike."""
+
+    def __init__(self, env: TermEnv, kind: str = "mse", strength: float = 4.0, images: int = 4000):
+        change = env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
+        w = 1 + strength * change
+        self.weights = (w / w.mean()).to(env.device)[None, None]
+        self.kind = kind
+
+    def loss(self, step: Step):
+        err = (step.recon - step.x).abs()
+        value = ((err * err) if self.kind == "mse" else err).mul(self.weights).mean()
+        return value, {"loss_weighted": value}
+
+
+class FocalFrequency(LossTerm):
+    """Focal frequency loss (Jiang et al. 2021, arXiv 2012.12821): the squared distance of the two images' 2-D
+    spectra (orthonormal FFT per channel), each frequency weighted by its own distance to the power ``alpha``,
+    scaled to a maximum of 1 per image and channel and held constant for the gradient."""
+
+    def __init__(self, env: TermEnv, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def loss(self, step: Step):
+        d = torch.fft.fft2(step.recon, norm="ortho") - torch.fft.fft2(step.x.float(), norm="ortho")
+        dist = d.real ** 2 + d.imag ** 2
+        w = dist.detach().sqrt() ** self.alpha
+        w = w / w.amax((-2, -1), keepdim=True).clamp_min(1e-12)
+        value = (w * dist).mean()
+        return value, {"loss_frequency": value}
+
+
+class ChangeMaskPrior(LossTerm):
+    """For a decoder with a change head (D = base + mask x colour): the mask of the reconstruction kept small in
+    area (its mean) and smooth (its total variation)."""
+
+    def __init__(self, env: TermEnv, sparsity: float = 1.0, smoothness: float = 1.0):
+        if not hasattr(env.model.decoder, "last_mask"):
+            raise FaderkitError("the change_mask loss needs a decoder with a change head "
+                                "(model.decoder.params.head: change)")
+        self.decoder, self.sparsity, self.smoothness = env.model.decoder, sparsity, smoothness
+
+    def loss(self, step: Step):
+        a = self.decoder.last_mask.float()
+        tv = (a[..., 1:, :] - a[..., :-1, :]).abs().mean() + (a[..., :, 1:] - a[..., :, :-1]).abs().mean()
+        area = a.mean()
+        return self.sparsity * area + self.smoothness * tv, {"mask_area": area, "mask_tv": tv}
+
+
+__all__ = ["Pixels", "Edges", "AdversaryTerm", "PatchTerm", "ClassifierTerm", "AttributeWeighted", "FocalFrequency",
+           "ChangeMaskPrior", "LOSSES"]

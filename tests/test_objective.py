@@ -1,0 +1,143 @@
+"""The objective as components: train.losses, the built-in terms, a third-party term, the old flat fields."""
+
+import json
+
+import pytest
+import torch
+
+import faderkit
+from faderkit import Entry, FaderkitError, hookimpl
+from faderkit.checkpoint import load
+from faderkit.recipe import apply_overrides, objective, validate
+from faderkit.train import train
+from faderkit.train.objective import LossTerm
+
+from conftest import tiny_recipe
+
+FLAT = {"edge_weight": 2.0, "lambda_e": 0.01}
+LISTED = [{"name": "mse"}, {"name": "edges", "weight": 2.0}, {"name": "adversary", "weight": 0.01}]
+
+
+def recipe(root, **train_fields) -> dict:
+    """tiny_recipe; with train.losses, without its flat lambda_e."""
+    raw = tiny_recipe(root, **train_fields)
+    if "losses" in train_fields:
+        del raw["train"]["lambda_e"]
+    return raw
+
+
+def _train(root, run, **train_fields):
+    train(validate(recipe(root, **train_fields)), run, progress=False, log=lambda m: None)
+    return load(run / "last.safetensors")[0]
+
+
+def test_flat_fields_describe_the_same_terms_as_the_list():
+    flat = objective(validate(tiny_recipe("x", **FLAT)).train)
+    assert [(t.name, t.weight, t.params) for t in flat] == [("mse", 1.0, {}), ("edges", 2.0, {"kind": "mse"}),
+                                                          ("adversary", 0.01, {})]
+    listed = objective(validate(recipe("x", losses=LISTED)).train)
+    assert [(t.name, t.weight, t.params) for t in listed] == [(t.name, t.weight, t.params) for t in flat]
+
+
+def test_a_listed_objective_trains_to_the_same_weights_as_its_flat_fields(toy_root, tmp_path):
+    a = _train(toy_root, tmp_path / "flat", **FLAT)
+    b = _train(toy_root, tmp_path / "listed", losses=LISTED)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    c = _train(toy_root, tmp_path / "other", losses=[{"name": "mse"}, {"name": "adversary", "weight": 0.01}])
+    assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith("model.decoder"))
+
+
+def test_flat_weights_beside_a_list_are_refused():
+    with pytest.raises(FaderkitError, match="train.edge_weight and train.losses both given"):
+        validate(tiny_recipe("x", edge_weight=2.0, losses=LISTED))
+    with pytest.raises(FaderkitError, match="lists mse twice"):
+        validate(recipe("x", losses=[{"name": "mse"}, {"name": "mse"}]))
+    with pytest.raises(FaderkitError, match=r"train\.losses\.1\.name: unknown loss 'edgse'; choose one of: .*edges"):
+        validate(recipe("x", losses=[{"name": "mse"}, {"name": "edgse"}]))
+    with pytest.raises(FaderkitError, match=r"train\.losses\.1\.params\.kind"):
+        validate(recipe("x", losses=[{"name": "mse"}, {"name": "edges", "params": {"kind": "l3"}}]))
+
+
+def test_set_reaches_a_term_by_name_or_index():
+    raw = recipe("x", losses=[dict(t) for t in LISTED])
+    apply_overrides(raw, ["train.losses.edges.weight=5", "train.losses.0.name=l1"])
+    assert [(t["name"], t.get("weight")) for t in raw["train"]["losses"]] == [("l1", None), ("edges", 5), ("adversary", 0.01)]
+    with pytest.raises(FaderkitError, match="no item 'edgs' in that list.*mse, edges, adversary"):
+        apply_overrides(recipe("x", losses=[dict(t) for t in LISTED]), ["train.losses.edgs.weight=5"])
+
+
+class _Counting(LossTerm):
+    calls = 0
+
+    def __init__(self, env, scale: float = 1.0):
+        self.scale = scale
+
+    def loss(self, step):
+        _Counting.calls += 1
+        value = self.scale * step.recon.abs().mean()
+        return value, {"loss_counting": value}
+
+
+class _Plugin:
+    @hookimpl
+    def faderkit_losses(self):
+        return [Entry("counting", _Counting, "a third-party term")]
+
+
+def test_a_third_party_term_is_listed_trained_and_logged(toy_root, tmp_path):
+    plugin = _Plugin()
+    faderkit.plugins.register(plugin, "counting-plugin")
+    try:
+        _Counting.calls = 0
+        _train(toy_root, tmp_path / "run", steps=3, log_every=1,
+               losses=[{"name": "mse"}, {"name": "counting", "weight": 0.5, "params": {"scale": 2.0}}])
+        assert _Counting.calls == 3
+        logged = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
+        assert all(m["loss_counting"] > 0 and "loss_dis" not in m for m in logged)  # no adversary listed: none ran
+    finally:
+        faderkit.plugins.unregister(plugin)
+
+
+@pytest.mark.parametrize("name", ["attribute_weighted", "focal_frequency", "l1"])
+def test_each_reconstruction_term_trains_and_is_zero_on_a_perfect_reconstruction(toy_root, tmp_path, name):
+    from faderkit.plugins import registries
+    from faderkit.train.objective import Step
+
+    _train(toy_root, tmp_path / name, steps=2, losses=[{"name": name}, {"name": "adversary", "weight": 0.01}])
+
+    class Env:  # what a term reads when it is built
+        recipe = validate(tiny_recipe(toy_root))
+        device = torch.device("cpu")
+
+        @staticmethod
+        def cached(key, make):
+            return make()
+
+    from faderkit.data import open_dataset
+    Env.dataset = open_dataset(Env.recipe)
+    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
+    term = registries()["loss"].create(name, Env(), params={})
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    step = Step(0, x, torch.zeros(2, 2, dtype=torch.long), [], None, None, None)
+    step.recon = x.clone()
+    assert float(term.loss(step)[0]) == pytest.approx(0.0, abs=1e-7)
+    step.recon = x + 0.1
+    assert float(term.loss(step)[0]) > 0
+
+
+def test_the_attribute_change_map_weighs_where_the_attributes_draw(tmp_path_factory):
+    from conftest import generated
+    from faderkit.data import open_dataset
+    from faderkit_plugins.objectives.terms import attribute_change_map
+
+    class Env:  # enough faces that the means are not noise (the tiny set has 48)
+        recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
+
+    Env.dataset = open_dataset(Env.recipe)
+    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
+    m = attribute_change_map(Env(), 1000)
+    assert len(Env.train_split) > 300
+    assert m.shape == (32, 32) and float(m.max()) == pytest.approx(1.0) and float(m.min()) >= 0
+    assert torch.allclose(m, m.flip(-1))  # the run flips images: the map is mirrored too
+    centre, corners = m[8:24, 8:24].mean(), torch.stack([m[:4, :4].mean(), m[:4, -4:].mean()]).mean()
+    assert centre > 2 * corners  # smiles and glasses are drawn in the face, not in the corners
