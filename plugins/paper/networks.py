@@ -67,45 +67,72 @@ def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
     return nn.Sequential(nn.Conv2d(c_in, c_out * 4, 3, 1, 1), nn.PixelShuffle(2))
 
 
+def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int, upsample: str, make_norm,
+           dropout: float, last: list[nn.Module]) -> nn.ModuleList:
+    """Decoder layers from the latent (``enc[-1]`` maps) up: hidden widths ``own`` (deepest first), ``out`` maps
+    at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip."""
+    layers, c_prev = [], enc[-1]
+    for j, c_out in enumerate(own + [out]):
+        c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0)
+        block = [_up(c_in, c_out, upsample)]
+        if j == len(own):
+            block += last
+        else:
+            block += [make_norm(c_out), nn.ReLU(inplace=True)]
+            if dropout:
+                block.append(nn.Dropout(dropout))
+        layers.append(nn.Sequential(*block))
+        c_prev = c_out
+    return nn.ModuleList(layers)
+
+
+def _run(layers: nn.ModuleList, features: list[torch.Tensor], code: torch.Tensor | None, n_skip: int) -> torch.Tensor:
+    x = features[-1]
+    for j, layer in enumerate(layers):
+        if 0 < j <= n_skip:
+            x = torch.cat([x, features[-1 - j]], 1)
+        if code is not None:
+            x = torch.cat([x, code[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3]).to(x.dtype)], 1)
+        x = layer(x)
+    return x
+
+
 class PaperDecoder(Decoder):
     """Mirror of the encoder. ``n_skip`` > 0 also feeds the last n_skip encoder maps (U-Net style); the latent
-    adversary then reads the shallowest of them (as the published code does), so the skips carry no attribute."""
+    adversary then reads the shallowest of them (as the published code does), so the skips carry no attribute.
+
+    ``head: change`` draws D(z, y) = (1 - A) B + A C: a base image B from a stack that never sees the code, and a
+    mask A (sigmoid) with a colour C (tanh) from a second stack, ``change_width`` as wide, that gets the code at
+    every layer. What the attributes change can then only be drawn where the mask is (GANimation's attention
+    mask, arXiv 1807.09251), and a residual edit x + D(z, y') - D(z, y) changes nothing outside A and A'."""
 
     def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
-                 dropout: float = 0.0, n_skip: int = 0):
+                 dropout: float = 0.0, n_skip: int = 0, head: str = "plain", change_width: float = 0.5):
         super().__init__()
         _check(arch)
         make_norm = NORMS[norm]
         if n_skip >= arch.n_layers:
             raise FaderkitError(f"n_skip must be between 0 and {arch.n_layers - 1} (got {n_skip})")
         enc = widths(arch)
-        self.code_dim, self.n_skip = arch.code_dim, n_skip
+        self.code_dim, self.n_skip, self.head = arch.code_dim, n_skip, head
         self.receives = tuple(-1 - j for j in range(n_skip + 1))
-        outs = enc[-2::-1] + [3]
-        layers = []
-        for j, c_out in enumerate(outs):
-            c_in = enc[-1 - j] + self.code_dim
-            if 0 < j <= n_skip:
-                c_in += enc[-1 - j]
-            last = j == len(outs) - 1
-            block = [_up(c_in, c_out, upsample)]
-            if last:
-                block.append(nn.Tanh())
-            else:
-                block += [make_norm(c_out), nn.ReLU(inplace=True)]
-                if dropout:
-                    block.append(nn.Dropout(dropout))
-            layers.append(nn.Sequential(*block))
-        self.layers = nn.ModuleList(layers)
+        hidden = enc[-2::-1]
+        if head == "plain":
+            self.layers = _stack(enc, hidden, self.code_dim, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()])
+            return
+        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()])  # B: no code
+        narrow = [max(1, round(c * change_width)) for c in hidden]
+        self.change = _stack(enc, narrow, self.code_dim, 4, n_skip, upsample, make_norm, dropout, [])
+        self.last_mask: torch.Tensor | None = None  # A of the latest forward, for the change_mask loss
 
     def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor:
-        x = features[-1]
-        for j, layer in enumerate(self.layers):
-            if 0 < j <= self.n_skip:
-                x = torch.cat([x, features[-1 - j]], 1)
-            tiled = code[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-            x = layer(torch.cat([x, tiled.to(x.dtype)], 1))
-        return x
+        if self.head == "plain":
+            return _run(self.layers, features, code, self.n_skip)
+        base = _run(self.layers, features, None, self.n_skip)
+        out = _run(self.change, features, code, self.n_skip)
+        mask, colour = torch.sigmoid(out[:, :1]), torch.tanh(out[:, 1:])
+        self.last_mask = mask
+        return base + mask * (colour - base)
 
 
 def _standardise(arch: ArchSpec, on: bool) -> nn.Module:

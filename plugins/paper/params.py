@@ -25,7 +25,13 @@ class DecoderParams(Params):
     norm: Norm = Field("batch", description="normalisation after every layer but the last")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after every layer but the last (published code)")
     n_skip: int = Field(0, ge=0, description="U-Net skips: the last n_skip encoder maps also feed the decoder layers "
-                        "of their size; fewer than model.n_layers")
+                        "of their size (the latent adversary reads the shallowest); fewer than model.n_layers")
+    head: Literal["plain", "change"] = Field(
+        "plain", description="plain: one stack draws the image (paper); change: a base image that never sees the "
+        "attributes, blended with a colour through a mask that a second stack draws from them (the edit stays "
+        "where the mask is; pair it with the change_mask loss)")
+    change_width: float = Field(0.5, gt=0, le=4, description="head change: the mask-and-colour stack's width as a "
+                                "share of the base stack's")
 
 
 class LatentDiscriminatorParams(Params):
