@@ -81,3 +81,39 @@ def test_eval_reports_the_split_and_a_probe_per_received_map(toy_root, tmp_path)
     for mode in ("residual", "decoded"):
         s = report["ground_truth"][mode]["per_attribute"]["Smiling"]["slider"]
         assert -1 <= s["cosine"] <= 1 and s["ratio"] >= 0 and 0 <= s["outside"] <= 1
+
+
+def test_a_change_head_draws_what_the_code_changes_only_through_its_mask(toy_root):
+    from faderkit_plugins.paper.networks import PaperDecoder, PaperEncoder
+    from faderkit.interfaces import ArchSpec
+
+    arch = ArchSpec(32, (Attribute("Smiling"), Attribute("Eyeglasses")), 3, 8, 32)
+    enc = PaperEncoder(arch)
+    dec = PaperDecoder(arch.with_latent(enc.latent_shape), head="change").eval()
+    feats = enc(torch.rand(2, 3, 32, 32) * 2 - 1)
+    y0, y1 = torch.tensor([[1.0, 0, 1, 0]] * 2), torch.tensor([[0.0, 1, 1, 0]] * 2)
+    out = dec(feats, y0)
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1 and dec.last_mask.shape == (2, 1, 32, 32)
+    assert dec.layers[0][0].in_channels == 32 and dec.change[0][0].in_channels == 32 + 4  # the base never sees y
+    assert not torch.equal(dec(feats, y1), out)
+    with torch.no_grad():  # a mask shut everywhere: the code changes no pixel
+        last = dec.change[-1][0]
+        last.weight[:, :1].zero_()
+        last.bias[:1].fill_(-100.0)
+    assert torch.equal(dec(feats, y1), dec(feats, y0))
+
+
+def test_the_change_mask_loss_needs_a_change_head(toy_root, tmp_path):
+    from faderkit.errors import FaderkitError
+    from faderkit.train import train
+
+    r = tiny_recipe(toy_root, steps=2)
+    del r["train"]["lambda_e"]
+    r["train"]["losses"] = [{"name": "mse"}, {"name": "change_mask", "weight": 0.01}]
+    with pytest.raises(FaderkitError, match="needs a decoder with a change head"):
+        train(validate(r), tmp_path / "plain", progress=False, log=lambda m: None)
+    r["model"]["decoder"] = {"name": "paper", "params": {"head": "change"}}
+    train(validate(r), tmp_path / "change", progress=False, log=lambda m: None)
+    import json
+    logged = [json.loads(l) for l in (tmp_path / "change" / "metrics.jsonl").read_text().splitlines() if "mask_area" in l]
+    assert logged and all(0 < m["mask_area"] < 1 for m in logged)

@@ -30,7 +30,7 @@ def test_encoders(name):
 
 @pytest.mark.parametrize("name", registries()["decoder"].list())
 @pytest.mark.parametrize("params", [{}, {"upsample": "nearest"}, {"upsample": "pixelshuffle", "norm": "instance"},
-                                    {"n_skip": 2, "dropout": 0.2}])
+                                    {"n_skip": 2, "dropout": 0.2}, {"head": "change", "n_skip": 1}])
 def test_decoders(name, params):
     enc, a = encoder_and_arch()
     dec = registries()["decoder"].create(name, a, **params)
