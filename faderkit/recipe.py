@@ -74,6 +74,9 @@ FLAT_LOSS_FIELDS = {"rec_loss": "mse", "edge_weight": 0.0, "lambda_e": 1e-4, "la
 
 class TrainSection(Strict):
     steps: int = Field(1000, ge=1, description="autoencoder updates")
+    time_budget: float | None = Field(
+        None, gt=0, le=1e7, description="seconds of training: steps is then what this machine does in that time, "
+        "measured before the run starts (logged, and stored in the run's recipe); null: train.steps")
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
     beta1: float = Field(0.5, ge=0, lt=1)

@@ -141,3 +141,25 @@ def test_the_attribute_change_map_weighs_where_the_attributes_draw(tmp_path_fact
     assert torch.allclose(m, m.flip(-1))  # the run flips images: the map is mirrored too
     centre, corners = m[8:24, 8:24].mean(), torch.stack([m[:4, :4].mean(), m[:4, -4:].mean()]).mean()
     assert centre > 2 * corners  # smiles and glasses are drawn in the face, not in the corners
+
+
+def test_a_time_budget_picks_the_steps_and_trains_as_those_steps_would(toy_root, tmp_path, monkeypatch):
+    import yaml
+
+    import faderkit.train.budget as budget
+
+    monkeypatch.setattr(budget, "ROUND", 20)  # counts in twenties: a short test
+
+    quiet = {"eval_every": 1000, "sample_every": 1000, "checkpoint_every": 1000, "log_every": 50}
+    logs = []
+    train(validate(tiny_recipe(toy_root, time_budget=0.01, **quiet)), tmp_path / "budget", progress=False,
+          log=logs.append)
+    chosen = yaml.safe_load((tmp_path / "budget" / "recipe.yaml").read_text())["train"]
+    assert chosen["steps"] == 20 and chosen["time_budget"] == 0.01  # the least it trains: one round of steps
+    assert any("time budget 0.01 s" in m and "20 steps" in m for m in logs)
+    record = next(json.loads(l) for l in (tmp_path / "budget" / "metrics.jsonl").read_text().splitlines()
+                  if "time_budget" in l)
+    assert record["time_budget"]["steps"] == 20 and record["time_budget"]["seconds_per_step"] > 0
+    a = load(tmp_path / "budget" / "last.safetensors")[0]
+    b = _train(toy_root, tmp_path / "pinned", steps=20, **quiet)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the measurement left no trace

@@ -18,6 +18,7 @@ from ..model import FaderModel
 from ..recipe import Recipe, as_resolved, objective, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
+from .budget import calibrate
 from .classifier import load_classifier, train_classifier
 from .objective import Objective, Step, TermEnv, terms_named
 from .optim import adam, update
@@ -145,6 +146,10 @@ class Trainer:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
         self.step, self.best = meta["step"], meta.get("best")
+        if self.recipe.train.time_budget:  # the count the run chose when it started, not a new measurement
+            saved = (meta.get("recipe") or {}).get("train") or {}
+            if isinstance(saved.get("steps"), int) and saved.get("time_budget") == self.recipe.train.time_budget:
+                self.recipe.train.steps = saved["steps"]
         if self.main:
             self.run.truncate_metrics(self.step)
 
@@ -226,6 +231,8 @@ class Trainer:
                 self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")
                 if self.main:
                     self.run.truncate_metrics(0)
+            if r.train.time_budget and not from_checkpoint:
+                self._spend(r.train.time_budget)
             self._loop()
         except BaseException:
             if self.main:
@@ -235,6 +242,17 @@ class Trainer:
             self.run.close()
             self.dist.close()
         return self.run.best if self.run.best.exists() else self.run.last
+
+    def _spend(self, seconds: float) -> None:
+        """train.steps from the time budget, measured on this machine; the run's recipe records the count."""
+        steps, per_step = calibrate(self, seconds)
+        self.recipe.train.steps = steps
+        self.log(f"time budget {seconds:g} s at {per_step * 1000:.0f} ms a step here: {steps} steps "
+                 f"(to repeat this run elsewhere: --set train.steps={steps})")
+        if self.main:
+            self.run.write_recipe(to_yaml(self.recipe))
+            self.run.log({"step": 0, "time_budget": {"seconds": seconds, "seconds_per_step": round(per_step, 5),
+                                                     "steps": steps}})
 
     def _check_compatible(self, meta: dict) -> None:
         """Resuming needs the same model and data as the checkpoint; train settings may change."""
