@@ -76,7 +76,8 @@ class TrainSection(Strict):
     steps: int = Field(1000, ge=1, description="autoencoder updates")
     time_budget: float | None = Field(
         None, gt=0, le=1e7, description="seconds of training: steps is then what this machine does in that time, "
-        "measured before the run starts (logged, and stored in the run's recipe); null: train.steps")
+        "measured before the run starts (logged, and stored in the run's recipe); null: train.steps. A --set "
+        "train.steps=N on the command line turns it off")
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
     beta1: float = Field(0.5, ge=0, lt=1)
@@ -338,6 +339,8 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
         raw = apply_overrides(_with_defaults(raw), list(overrides))
     recipe = validate(raw, str(path))
     recipe.data.root = recipe.data.root.expanduser().resolve()
+    if any(parse_override(o)[0] == ["train", "steps"] for o in overrides):
+        recipe.train.time_budget = None  # a step count asked for on the command line beats the recipe's time budget
     return recipe
 
 

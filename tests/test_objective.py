@@ -163,3 +163,18 @@ def test_a_time_budget_picks_the_steps_and_trains_as_those_steps_would(toy_root,
     a = load(tmp_path / "budget" / "last.safetensors")[0]
     b = _train(toy_root, tmp_path / "pinned", steps=20, **quiet)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the measurement left no trace
+
+
+def test_steps_set_on_the_command_line_beat_the_recipes_time_budget(tmp_path):
+    import yaml
+
+    from faderkit.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    raw = tiny_recipe(tmp_path)
+    raw["train"]["time_budget"] = 600
+    path.write_text(yaml.safe_dump(raw))
+    assert load_recipe(path).train.time_budget == 600
+    assert load_recipe(path, ["train.lr=0.001"]).train.time_budget == 600
+    r = load_recipe(path, ["train.steps=200"])
+    assert r.train.time_budget is None and r.train.steps == 200
