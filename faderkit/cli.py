@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .errors import FaderkitError
+from .modes import DEFAULT_MODE, MODES, OUTPUT_MODES, output_mode
 from .plugins import KINDS
 
 
@@ -127,9 +128,8 @@ def _parse_settings(pairs) -> dict[str, str]:
                    "Categorical attributes take a value name. Unset attributes keep the image's own values.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the edited image (.png or .jpg); required unless --show-faces is all you want.")
-@click.option("--mode", type=click.Choice(["residual", "decoded"]), default="residual", show_default=True,
-              help="residual: the input at its own size plus the change the model makes (what the edit leaves "
-                   "alone keeps its detail); decoded: the model's own S x S image (the paper's output).")
+@click.option("--mode", type=click.Choice(OUTPUT_MODES), default=DEFAULT_MODE, show_default=True,
+              help="; ".join(f"{m.name}: {m.help}" for m in MODES) + ".")
 @click.option("--compare", is_flag=True, help="Write the input and the edit side by side.")
 @click.option("--sweep", metavar="ATTR=START:STOP:COUNT",
               help="Write one row instead, at the model's size: original, reconstruction, then ATTR slid over COUNT "
@@ -198,8 +198,8 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
         titles = ["orig", "recon"] + [value_label(v) for v in values] if labels else None
         out = tile(row, titles)
     else:
-        edit = editor.edit(photo, mode, **choice, **parsed)
-        before = photo if mode == "residual" else Image.fromarray(x[0].permute(1, 2, 0).numpy())
+        edit = editor.edit(photo, parsed, mode=mode, **choice)
+        before = photo if output_mode(mode).whole_photo else Image.fromarray(x[0].permute(1, 2, 0).numpy())
         out = to_tensor(np.asarray(edit))[0]
         if compare:
             gap = torch.full((3, out.shape[1], 2), 255, dtype=torch.uint8)

@@ -433,3 +433,14 @@ def test_serve_without_its_extra_names_the_install_command(trained_run, monkeypa
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
     with pytest.raises(FaderkitError, match=r"pip install 'faderkit\[serve\]'"):
         serve(trained_run / "best.safetensors", port=0)
+
+
+def test_the_page_reads_the_output_modes_from_the_api(trained_run):
+    from faderkit.modes import MODES, OUTPUT_MODES
+
+    console = Console(faderkit.load(trained_run / "best.safetensors"))
+    described = console.describe()
+    assert [m["name"] for m in described["modes"]] == list(OUTPUT_MODES) == ["residual", "decoded"]
+    assert [m["whole_photo"] for m in described["modes"]] == [m.whole_photo for m in MODES] == [True, False]
+    mode_option = next(o for o in described["options"] if o["name"] == "mode")
+    assert mode_option["choices"] == list(OUTPUT_MODES) and set(mode_option["notes"]) == set(OUTPUT_MODES)
