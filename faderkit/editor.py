@@ -114,6 +114,18 @@ class Editor:
         eyes = float(np.hypot(*np.subtract(t["right_eye"], t["left_eye"]))) if {"left_eye", "right_eye"} <= set(t) else 0.0
         return eyes * self.image_size / (right - left) / _faces.MAX_ENLARGEMENT
 
+    def draw_faces(self, image, face: int | None = None, all_faces: bool = False, locator: str | None = None
+                   ) -> tuple[Image.Image, int]:
+        """``image`` with the faces found drawn on it (numbered boxes, landmarks, scores), the ones
+        :meth:`edit` would edit with these choices in green (``edit --show-faces``); and how many were found."""
+        photo = self.open(image)
+        found = self.find_faces(photo, locator)
+        try:
+            chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces) if self.template else []
+        except FaderkitError:
+            chosen = []
+        return _faces.draw(photo, found, chosen), len(found)
+
     def placements(self, photo: Image.Image, face: int | None = None, all_faces: bool = False,
                    align: bool | None = None, locator: str | None = None) -> list[Placement] | None:
         """Where the model's square lies in ``photo`` for each face to edit; None when not aligning."""
@@ -213,6 +225,19 @@ class Editor:
         placements = self.placements(photo, face, all_faces, align, locator)
         x = self.prepare(photo, align=False) if placements is None else warp_faces(arr, placements)
         return Image.fromarray(self.render(arr, x, placements, self.crop_box(photo), settings, mode))
+
+    def compare(self, image, settings: Mapping[str, str | float] | None = None, *, mode: str | None = None,
+                face: int | None = None, all_faces: bool = False, align: bool | None = None,
+                locator: str | None = None, **values: str | float) -> Image.Image:
+        """The input and its :meth:`edit` side by side, 2 white pixels apart (``edit --compare``): the
+        photo beside a whole-photo edit, the model's square of it beside a square one."""
+        photo = self.open(image)
+        choice = {"face": face, "all_faces": all_faces, "align": align, "locator": locator}
+        out = np.asarray(self.edit(photo, settings, mode=mode, **choice, **values))
+        before = np.asarray(photo) if output_mode(mode).whole_photo else \
+            self.prepare(photo, **choice)[0].permute(1, 2, 0).numpy()
+        gap = np.full((out.shape[0], 2, 3), 255, dtype=np.uint8)
+        return Image.fromarray(np.concatenate([before, gap, out], 1))
 
     def render(self, photo: np.ndarray, x: torch.Tensor, placements: Sequence[Placement] | None,
                box: Sequence[int], settings: Mapping[str, str | float], mode: str | OutputMode | None = None

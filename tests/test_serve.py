@@ -24,7 +24,7 @@ import faderkit
 from faderkit import FaderkitError
 from faderkit.recipe import validate
 from faderkit.serve import Running, bind, is_loopback, url_of
-from faderkit.serve.console import Console, parse_range
+from faderkit.serve.console import Console, parse_fader_range
 from faderkit.serve.testimages import TestImages
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'faderkit[serve]'")
@@ -405,10 +405,10 @@ def test_a_decoded_edit_setting_every_attribute_needs_no_classifier(editor, toy_
 
 
 def test_fader_range_must_hold_absent_and_present():
-    assert parse_range("-1:2") == (-1.0, 2.0) and parse_range("0:1") == (0.0, 1.0)
+    assert parse_fader_range("-1:2") == (-1.0, 2.0) and parse_fader_range("0:1") == (0.0, 1.0)
     for bad in ("0.5:2", "-1:0.8", "2", "a:b", "-11:2", "-1:12"):
         with pytest.raises(FaderkitError, match="--fader-range"):
-            parse_range(bad)
+            parse_fader_range(bad)
 
 
 def test_bind_refuses_a_port_in_use_in_one_line():

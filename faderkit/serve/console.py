@@ -112,7 +112,7 @@ def png_bytes(image: torch.Tensor | np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def parse_range(text: str) -> tuple[float, float]:
+def parse_fader_range(text: str) -> tuple[float, float]:
     """'-1:2' -> (-1.0, 2.0): the faders' span, which must hold 0 (absent) and 1 (present)."""
     lo, sep, hi = str(text).partition(":")
     try:
