@@ -11,15 +11,15 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
-from . import faces as _faces
-from .align import Placement, face_placement, native_crop, warp_faces
-from .compose import paste_change, paste_changes
 from .device import pick_device
 from .errors import FaderkitError, brief
 from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
 from .model import FaderModel, build_classifier
 from .modes import MODES, OutputMode, edited, output_mode
+from .photo import faces as _faces
+from .photo.align import Placement, face_placement, native_crop, warp_faces
+from .photo.compose import paste_change, paste_changes
 from .recipe import validate
 
 
@@ -108,7 +108,7 @@ class Editor:
 
     def min_eye_distance(self) -> float:
         """The smallest eye distance (photo pixels) a face may have: the model enlarges it at most
-        :data:`faderkit.faces.MAX_ENLARGEMENT` times."""
+        :data:`faderkit.photo.faces.MAX_ENLARGEMENT` times."""
         t = self.template
         left, top, right, bottom = native_crop(self.preprocess["native_size"], self.preprocess.get("crop_box"))
         eyes = float(np.hypot(*np.subtract(t["right_eye"], t["left_eye"]))) if {"left_eye", "right_eye"} <= set(t) else 0.0
@@ -134,7 +134,7 @@ class Editor:
                 raise FaderkitError("--face and --all-faces choose among aligned faces; leave out --no-align")
             return None
         found = self.find_faces(photo, locator)
-        chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces)
+        chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces, self.locator_name(locator))
         pre = self.preprocess
         return [face_placement(found[i].landmarks, self.template, pre["native_size"], pre.get("crop_box"),
                                self.image_size) for i in chosen]

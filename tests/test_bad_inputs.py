@@ -449,7 +449,8 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
         r"crop box \[0, 20, 300, 198\] that does not fit"),
     # finding and choosing faces (edit aligns a photo by its face)
     "faces: none in the photo": (lambda w: w.edit(w.file("plain.png", _saved(Image.fromarray(_rgb(300, 400)), "PNG"))),
-                                 r"no face found in the image; pass --no-align"),
+                                 r"no face found in the image by the 'toyfaces' face locator; try another locator with "
+                                 r"--locator NAME \(locator=NAME\): mtcnn; or pass --no-align"),
     "faces: two, none chosen": (lambda w: w.edit(placed_faces(w, 2)), r"2 faces large enough to edit; choose one with "
                                                                        r"--face N .* --all-faces"),
     "faces: --face beyond the faces found": (lambda w: w.edit(placed_faces(w), "--face", "3"),

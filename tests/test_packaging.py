@@ -25,7 +25,7 @@ def _source_dir(package: str, package_dir: dict[str, str]) -> Path:
 
 
 def _tracked(folder: str) -> list[Path]:
-    out = subprocess.run(["git", "ls-files", folder], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", folder], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return [ROOT / line for line in out.splitlines()
             if not any(line.startswith(own + "/") for own in OWN_DISTRIBUTIONS)]
 

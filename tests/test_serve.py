@@ -245,7 +245,8 @@ def test_a_photo_without_a_face_is_edited_by_its_crop_and_says_so(client, editor
     buf = io.BytesIO()
     Image.fromarray(noise).save(buf, format="PNG")
     held = upload(client, buf.getvalue(), "image/png", "noise.png").json()
-    assert held["faces"] == 0 and held["note"] == "No face found in the image: the loader's crop is edited instead."
+    assert held["faces"] == 0 and held["note"] == ("No face found in the image by the 'toyfaces' face locator: the loader's crop is "
+                                                   "edited instead.")
     r = client.post("/api/edit", json={"image": held["id"], "values": {"Smiling": 1.5}})
     assert np.array_equal(png_of(r.content), np.asarray(editor.edit(Image.fromarray(noise), align=False, Smiling=1.5)))
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..align import warp_faces
+from ..photo.align import warp_faces
 from ..codes import MAX_SLIDER, apply_settings
 from ..errors import FaderkitError
 from ..modes import MODES, OUTPUT_MODES, output_mode
