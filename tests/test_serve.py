@@ -413,10 +413,13 @@ def test_fader_range_must_hold_absent_and_present():
 
 
 def test_bind_refuses_a_port_in_use_in_one_line():
+    import socket
+
     held = bind("127.0.0.1", 0)
-    held.listen()
     port = held.getsockname()[1]
     try:
+        # listening already: the URL is printed before the server runs, and a client then must wait, not be refused
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
         with pytest.raises(FaderkitError, match=f"port {port} on 127.0.0.1 is already in use"):
             bind("127.0.0.1", port)
         assert url_of(held, "127.0.0.1") == f"http://127.0.0.1:{port}/"
