@@ -82,9 +82,9 @@ def main(argv=None) -> int:
     repeats = 2 if args.quick else args.repeats
 
     import faderkit
-    from faderkit.align import warp_in
-    from faderkit.compose import paste
-    from faderkit.faces import locate
+    from faderkit.photo.align import warp_in
+    from faderkit.photo.compose import paste
+    from faderkit.photo.faces import locate
     from faderkit.imageio import to_tensor
     from PIL import Image
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .errors import FaderkitError
+from .modes import DEFAULT_MODE, MODES, OUTPUT_MODES, output_mode
 from .plugins import KINDS
 
 
@@ -127,9 +128,8 @@ def _parse_settings(pairs) -> dict[str, str]:
                    "Categorical attributes take a value name. Unset attributes keep the image's own values.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the edited image (.png or .jpg); required unless --show-faces is all you want.")
-@click.option("--mode", type=click.Choice(["residual", "decoded"]), default="residual", show_default=True,
-              help="residual: the input at its own size plus the change the model makes (what the edit leaves "
-                   "alone keeps its detail); decoded: the model's own S x S image (the paper's output).")
+@click.option("--mode", type=click.Choice(OUTPUT_MODES), default=DEFAULT_MODE, show_default=True,
+              help="; ".join(f"{m.name}: {m.help}" for m in MODES) + ".")
 @click.option("--compare", is_flag=True, help="Write the input and the edit side by side.")
 @click.option("--sweep", metavar="ATTR=START:STOP:COUNT",
               help="Write one row instead, at the model's size: original, reconstruction, then ATTR slid over COUNT "
@@ -161,12 +161,10 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
     recipe tell which attributes a model has.
     """
     import numpy as np
-    import torch
-    from PIL import Image
 
     from .editor import Editor
-    from .grids import check_sweepable, parse_sweep, tile, value_label
     from .imageio import save_image, to_tensor
+    from .sliders import check_sweepable, parse_sweep, sweep_row
 
     parsed = _parse_settings(settings)
     swept = parse_sweep(sweep) if sweep is not None else None
@@ -187,42 +185,17 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
     photo = editor.open(image)
     choice = {"face": face, "all_faces": all_faces, "align": align, "locator": locator}
     if show_faces is not None:
-        _show_faces(editor, photo, choice, show_faces)
+        drawn, found = editor.draw_faces(photo, face, all_faces, locator)
+        save_image(to_tensor(np.array(drawn))[0], show_faces)
+        click.echo(f"{show_faces}: {found} face(s) found", err=True)
         if output is None:
             return
-    x = editor.prepare(photo, **choice)
     if swept:
-        name, values = swept
-        recon = editor.edit_tensor(x, {}, "decoded")  # what the model makes of the image as it is
-        row = torch.cat([x[:, None], recon[:, None], editor.sweep(x, name, values, parsed, mode)], 1)
-        titles = ["orig", "recon"] + [value_label(v) for v in values] if labels else None
-        out = tile(row, titles)
+        out = sweep_row(editor, photo, *swept, parsed, mode=mode, labels=labels, **choice)
     else:
-        edit = editor.edit(photo, mode, **choice, **parsed)
-        before = photo if mode == "residual" else Image.fromarray(x[0].permute(1, 2, 0).numpy())
-        out = to_tensor(np.asarray(edit))[0]
-        if compare:
-            gap = torch.full((3, out.shape[1], 2), 255, dtype=torch.uint8)
-            out = torch.cat([to_tensor(np.asarray(before))[0], gap, out], 2)
-    save_image(out, output)
+        out = (editor.compare if compare else editor.edit)(photo, parsed, mode=mode, **choice)
+    save_image(to_tensor(np.array(out))[0], output)
     click.echo(str(output))
-
-
-def _show_faces(editor, photo, choice: dict, path: Path) -> None:
-    """Write ``photo`` with the faces found drawn on it, the ones ``choice`` would edit in green."""
-    import numpy as np
-
-    from . import faces
-    from .imageio import save_image, to_tensor
-
-    found = editor.find_faces(photo, choice["locator"])
-    try:
-        chosen = faces.choose(found, editor.min_eye_distance(), choice["face"], choice["all_faces"]) \
-            if editor.template else []
-    except FaderkitError:
-        chosen = []
-    save_image(to_tensor(np.asarray(faces.draw(photo, found, chosen)))[0], path)
-    click.echo(f"{path}: {len(found)} face(s) found", err=True)
 
 
 @cli.command()
@@ -262,9 +235,9 @@ def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_te
       faderkit serve runs/quickstart/best.safetensors          # then open http://127.0.0.1:8000/
     """
     from .serve import serve as run_server
-    from .serve.console import parse_range
+    from .serve.console import parse_fader_range
 
-    span = parse_range(fader_range)
+    span = parse_fader_range(fader_range)
     run_server(checkpoint, host, port, device=device, threads=threads, data_root=data_root, test_images=not no_test_images,
                fader_range=span, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
                max_side=max_side, log=lambda m: click.echo(m, err=True),
@@ -343,17 +316,9 @@ def _list_params(regs, pattern: str, kind: str | None) -> None:
               "several forms (toy faces: original, kaggle or torchvision, like CelebA's) [default: the first].")
 def data(dataset, out_dir, count, seed, layout):
     """Write a synthetic DATASET (e.g. toyfaces) to OUT_DIR in its real on-disk layout."""
-    from .plugins import registries
+    from .synthetic import generate_dataset
 
-    entry = registries().datasets.get(dataset)
-    if not entry.factory.can_generate():
-        able = [e.name for e in registries().datasets.entries() if e.factory.can_generate()]
-        raise FaderkitError(f"dataset '{dataset}' has no generator; these do: {', '.join(able) or 'none'}")
-    layouts = tuple(getattr(entry.factory, "layouts", ()))
-    if layout is not None and layout not in layouts:
-        raise FaderkitError(f"dataset '{dataset}' has no layout '{layout}'; "
-                            + (f"choose one of: {', '.join(layouts)}" if layouts else "it writes only one (omit --layout)"))
-    entry.factory.generate(out_dir, count, seed, **({"layout": layout} if layout else {}))
+    generate_dataset(dataset, out_dir, count, seed, layout)
     click.echo(str(out_dir))
 
 
@@ -389,9 +354,9 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
     of report.md.
     """
     from .evaluate import evaluate
-    from .grids import parse_range
+    from .sliders import parse_values
 
-    values = parse_range(sweep_range, "--sweep")
+    values = parse_values(sweep_range, "--sweep")
     out_dir = out_dir or checkpoint.parent / f"eval_{split}"
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
     report = evaluate(checkpoint, out_dir, split=split, alpha=alpha, classifier=classifier, device=device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import FaderkitError
 from .imageio import to_unit
 from .interfaces import AttributeDataset, Split
 from .plugins import registries
@@ -15,6 +16,18 @@ def open_dataset(recipe) -> AttributeDataset:
     d = recipe.data
     return registries().datasets.create(d.name, d.root, image_size=d.image_size, attributes=d.attributes,
                                         params=d.params)
+
+
+def split_with_images(dataset: AttributeDataset, name: str, needed_for: str = "") -> Split:
+    """``dataset.split(name)``; an unknown split or one without images is a one-line error (``needed_for``
+    says why images are needed there)."""
+    if name not in dataset.split_names:
+        raise FaderkitError(f"the dataset at {dataset.root} has no split '{name}'; choose one of: "
+                            f"{', '.join(dataset.split_names)}")
+    split = dataset.split(name)
+    if len(split) == 0:
+        raise FaderkitError(f"the {name} split of {dataset.root} has no images" + (f"; {needed_for}" if needed_for else ""))
+    return split
 
 
 class BatchStream:

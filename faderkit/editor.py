@@ -11,14 +11,15 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
-from . import faces as _faces
-from .align import Placement, face_placement, native_crop, warp_faces
-from .compose import paste_change, paste_changes
 from .device import pick_device
 from .errors import FaderkitError, brief
 from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
-from .model import FaderModel, build_classifier, check_mode, edited
+from .model import FaderModel, build_classifier
+from .modes import MODES, OutputMode, edited, output_mode
+from .photo import faces as _faces
+from .photo.align import Placement, face_placement, native_crop, warp_faces
+from .photo.compose import paste_change, paste_changes
 from .recipe import validate
 
 
@@ -107,11 +108,23 @@ class Editor:
 
     def min_eye_distance(self) -> float:
         """The smallest eye distance (photo pixels) a face may have: the model enlarges it at most
-        :data:`faderkit.faces.MAX_ENLARGEMENT` times."""
+        :data:`faderkit.photo.faces.MAX_ENLARGEMENT` times."""
         t = self.template
         left, top, right, bottom = native_crop(self.preprocess["native_size"], self.preprocess.get("crop_box"))
         eyes = float(np.hypot(*np.subtract(t["right_eye"], t["left_eye"]))) if {"left_eye", "right_eye"} <= set(t) else 0.0
         return eyes * self.image_size / (right - left) / _faces.MAX_ENLARGEMENT
+
+    def draw_faces(self, image, face: int | None = None, all_faces: bool = False, locator: str | None = None
+                   ) -> tuple[Image.Image, int]:
+        """``image`` with the faces found drawn on it (numbered boxes, landmarks, scores), the ones
+        :meth:`edit` would edit with these choices in green (``edit --show-faces``); and how many were found."""
+        photo = self.open(image)
+        found = self.find_faces(photo, locator)
+        try:
+            chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces) if self.template else []
+        except FaderkitError:
+            chosen = []
+        return _faces.draw(photo, found, chosen), len(found)
 
     def placements(self, photo: Image.Image, face: int | None = None, all_faces: bool = False,
                    align: bool | None = None, locator: str | None = None) -> list[Placement] | None:
@@ -121,7 +134,7 @@ class Editor:
                 raise FaderkitError("--face and --all-faces choose among aligned faces; leave out --no-align")
             return None
         found = self.find_faces(photo, locator)
-        chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces)
+        chosen = _faces.choose(found, self.min_eye_distance(), face, all_faces, self.locator_name(locator))
         pre = self.preprocess
         return [face_placement(found[i].landmarks, self.template, pre["native_size"], pre.get("crop_box"),
                                self.image_size) for i in chosen]
@@ -180,9 +193,9 @@ class Editor:
                     ) -> torch.Tensor:
         """uint8 (B, 3, S, S) -> edited uint8 (B, 3, S, S) in output ``mode`` (default: residual);
         unset attributes keep their inferred values."""
-        mode = check_mode(mode)
+        mode = output_mode(mode)
         x = to_unit(images.to(self.device))
-        recon, (out,) = self._decode(x, settings, own=mode != "decoded")
+        recon, (out,) = self._decode(x, settings, own=mode.adds_change)
         return to_uint8(edited(x, recon, out, mode)).cpu()
 
     @torch.no_grad()
@@ -191,45 +204,76 @@ class Editor:
         recon, (out,) = self._decode(to_unit(images.to(self.device)), settings)
         return (out - recon).cpu()
 
-    def edit(self, image, mode: str | None = None, *, face: int | None = None, all_faces: bool = False,
-             align: bool | None = None, locator: str | None = None, **settings: str | float) -> Image.Image:
-        """Edit one image: ``edit("photo.jpg", Smiling=0.8, Male=0)``; returns a PIL image.
+    def edit(self, image, settings: Mapping[str, str | float] | None = None, *, mode: str | None = None,
+             face: int | None = None, all_faces: bool = False, align: bool | None = None, locator: str | None = None,
+             **values: str | float) -> Image.Image:
+        """Edit one image: ``edit("photo.jpg", {"Smiling": 0.8, "Male": 0})`` or, the same,
+        ``edit("photo.jpg", Smiling=0.8, Male=0)``; returns a PIL image. The mapping reaches every
+        attribute, also one named like a keyword below (``face``, ``align``, ``mode``, ...).
 
         A photo is aligned by its face like the training data (when the model's dataset declares
         where its landmarks sit and the photo is not already one of its images): ``face=N`` picks
         the N-th face from the left, ``all_faces=True`` edits every one, ``align=False`` crops as the
         loader does instead, ``locator`` names another registered face locator.
-        ``mode="residual"`` (default): the whole input at its own size, the model's change mapped
-        back over each face and blended in (pixels outside the blend are unchanged);
-        ``mode="decoded"``: the decoder's S x S image of the face (the paper's output).
+        ``mode`` (:mod:`faderkit.modes`): ``"residual"`` (default), the whole input at its own size,
+        the model's change mapped back over each face and blended in (pixels outside the blend are
+        unchanged); ``"decoded"``, the decoder's S x S image of the face (the paper's output).
         """
-        mode = check_mode(mode)
+        settings = merge_settings(settings, values)
         photo = self.open(image)
         arr = np.asarray(photo)
         placements = self.placements(photo, face, all_faces, align, locator)
-        if placements is None:
-            x = self.prepare(photo, align=False)
-        else:
-            if mode == "decoded" and len(placements) > 1:
-                raise FaderkitError("the decoded mode shows one face; choose it with --face N, or use --mode residual")
-            x = warp_faces(arr, placements)
-        if mode == "decoded":
-            out = self.edit_tensor(x, settings, mode)[0]
-            return Image.fromarray(out.permute(1, 2, 0).numpy())
+        x = self.prepare(photo, align=False) if placements is None else warp_faces(arr, placements)
+        return Image.fromarray(self.render(arr, x, placements, self.crop_box(photo), settings, mode))
+
+    def compare(self, image, settings: Mapping[str, str | float] | None = None, *, mode: str | None = None,
+                face: int | None = None, all_faces: bool = False, align: bool | None = None,
+                locator: str | None = None, **values: str | float) -> Image.Image:
+        """The input and its :meth:`edit` side by side, 2 white pixels apart (``edit --compare``): the
+        photo beside a whole-photo edit, the model's square of it beside a square one."""
+        photo = self.open(image)
+        choice = {"face": face, "all_faces": all_faces, "align": align, "locator": locator}
+        out = np.asarray(self.edit(photo, settings, mode=mode, **choice, **values))
+        before = np.asarray(photo) if output_mode(mode).whole_photo else \
+            self.prepare(photo, **choice)[0].permute(1, 2, 0).numpy()
+        gap = np.full((out.shape[0], 2, 3), 255, dtype=np.uint8)
+        return Image.fromarray(np.concatenate([before, gap, out], 1))
+
+    def render(self, photo: np.ndarray, x: torch.Tensor, placements: Sequence[Placement] | None,
+               box: Sequence[int], settings: Mapping[str, str | float], mode: str | OutputMode | None = None
+               ) -> np.ndarray:
+        """The edit of ``photo`` (uint8 (H, W, 3)) from what the model sees of it, prepared once:
+        ``x``, uint8 (B, 3, S, S), the faces at ``placements`` (None: the one crop at ``box``, see
+        :meth:`crop_box`). Returns uint8 (H, W, 3): what :meth:`edit` returns, as an array (the
+        console holds photos prepared and calls this for every edit)."""
+        mode = output_mode(mode)
+        if not mode.whole_photo:
+            if len(x) > 1:
+                raise FaderkitError(f"the {mode.name} mode shows one face; choose it with --face N, or use "
+                                    f"--mode {next(m for m in MODES if m.whole_photo).name}")
+            return self.edit_tensor(x, settings, mode)[0].permute(1, 2, 0).numpy()
         change = self.change(x, settings)
         if placements is None:
-            return Image.fromarray(paste_change(arr, change[0], self.crop_box(photo)))
-        return Image.fromarray(paste_changes(arr, change, placements))
+            return paste_change(photo, change[0], box)
+        return paste_changes(photo, change, placements)
 
     @torch.no_grad()
     def sweep(self, images: torch.Tensor, attribute: str, values: Sequence[float],
               settings: Mapping[str, str | float] | None = None, mode: str | None = None) -> torch.Tensor:
         """uint8 (B, 3, S, S) -> uint8 (B, len(values), 3, S, S): one attribute slid over ``values``
         (the others as in ``settings``, else as inferred), in output ``mode``."""
-        mode = check_mode(mode)
+        mode = output_mode(mode)
         x = to_unit(images.to(self.device))
         recon, outs = self._decode(x, settings or {}, values, attribute)
         return to_uint8(torch.stack([edited(x, recon, o, mode) for o in outs], 1)).cpu()
+
+
+def merge_settings(settings: Mapping[str, str | float] | None, values: Mapping[str, str | float]) -> dict:
+    """Slider settings given as a mapping and as keywords, in one dict; a name given both ways is an error."""
+    both = sorted(set(settings or {}) & set(values))
+    if both:
+        raise FaderkitError(f"{', '.join(both)} given twice, in the settings and as a keyword; give each once")
+    return {**(settings or {}), **values}
 
 
 def check_fader_meta(meta: dict, path) -> tuple:

@@ -10,6 +10,7 @@ from torch import nn
 from .codes import labels_to_code
 from .errors import FaderkitError
 from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
+from .modes import DEFAULT_MODE, OUTPUT_MODES, check_mode, edited  # noqa: F401  (their old home: evaluate/ imports them here)
 from .plugins import registries
 from .recipe import Component, Recipe
 
@@ -22,28 +23,6 @@ def _create(kind: str, component: Component, arch: ArchSpec, expected: type):
     if not isinstance(module, expected):
         raise FaderkitError(f"{kind} '{component.name}' built a {type(module).__name__}, not a {expected.__name__}")
     return module
-
-
-#: How an edit is shown. ``residual``: the input plus the change the decoder makes, D(z, y') - D(z, y),
-#: so what the edit leaves alone keeps the input's own detail; ``decoded``: the decoder's image D(z, y')
-#: itself (the paper's output). The first is the default (it measures better: see docs/quality.md).
-OUTPUT_MODES = ("residual", "decoded")
-DEFAULT_MODE = OUTPUT_MODES[0]
-
-
-def check_mode(mode: str | None) -> str:
-    if mode is None:
-        return DEFAULT_MODE
-    if mode not in OUTPUT_MODES:
-        raise FaderkitError(f"unknown output mode '{mode}'; choose one of: {', '.join(OUTPUT_MODES)}")
-    return mode
-
-
-def edited(x: torch.Tensor, recon: torch.Tensor, decoded: torch.Tensor, mode: str) -> torch.Tensor:
-    """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``)."""
-    if mode == "decoded":
-        return decoded
-    return (x + (decoded - recon)).clamp(-1, 1)
 
 
 def arch_spec(recipe: Recipe, attributes: Sequence[Attribute]) -> ArchSpec:

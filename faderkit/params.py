@@ -10,7 +10,7 @@ keywords. A component without a model gets its ``params`` as written, as it alwa
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -115,47 +115,6 @@ def resolve(kind: str, entry, params: Mapping[str, Any]) -> dict[str, Any]:
     except BadParams as exc:
         where = "; ".join(f"params.{'.'.join(map(str, loc))}: {msg}" if loc else msg for loc, msg in exc.problems)
         raise FaderkitError(f"{kind} '{entry.name}': {where}") from None
-
-
-# ---------------------------------------------------------------- recipes
-
-def resolve_components(recipe, components: Iterable[tuple[str, str]], stored: bool = False) -> list[tuple[tuple, str]]:
-    """Check and fill in, in place, the ``params`` of every component a recipe names.
-
-    ``components`` are (dotted path of a section holding ``name`` and ``params``, registry kind).
-    Returns the problems, located in the recipe. A ``stored`` recipe (a checkpoint's) is resolved
-    as far as today's plugins allow: an unknown name or params that no longer fit are left as
-    stored, for the build to report should that component ever be built.
-    """
-    from .plugins import registries
-
-    regs = registries()
-    found: list[tuple[tuple, str]] = []
-    for path, kind in components:
-        section = recipe
-        for part in path.split("."):
-            section = getattr(section, part)
-        if section is None:  # an optional component left out
-            continue
-        where = tuple(path.split("."))
-        items = enumerate(section) if isinstance(section, list) else [(None, section)]  # a list of components
-        for i, item in items:
-            found += _resolve_one(regs[kind], item, where if i is None else where + (i,), stored)
-    return found
-
-
-def _resolve_one(registry, section, where: tuple, stored: bool) -> list[tuple[tuple, str]]:
-    try:
-        model = registry.get(section.name).params
-    except FaderkitError as exc:  # an unknown name, with the choices
-        return [] if stored else [(where + ("name",), str(exc))]
-    if model is None:
-        return []
-    try:
-        section.params = as_recipe(check(model, section.params))
-    except BadParams as exc:
-        return [] if stored else [(where + ("params",) + loc, msg) for loc, msg in exc.problems]
-    return []
 
 
 # ---------------------------------------------------------------- the listing

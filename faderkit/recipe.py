@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import FaderkitError
-from .params import problems, resolve_components
+from .params import BadParams, as_recipe, check, problems
+from .plugins import registries
 
 
 class Strict(BaseModel):
@@ -294,11 +295,48 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
+def resolve_components(recipe, components: Iterable[tuple[str, str]], stored: bool = False) -> list[tuple[tuple, str]]:
+    """Check and fill in, in place, the ``params`` of every component a recipe names.
+
+    ``components`` are (dotted path of a section holding ``name`` and ``params``, registry kind).
+    Returns the problems, located in the recipe. A ``stored`` recipe (a checkpoint's) is resolved
+    as far as today's plugins allow: an unknown name or params that no longer fit are left as
+    stored, for the build to report should that component ever be built.
+    """
+    regs = registries()
+    found: list[tuple[tuple, str]] = []
+    for path, kind in components:
+        section = recipe
+        for part in path.split("."):
+            section = getattr(section, part)
+        if section is None:  # an optional component left out
+            continue
+        where = tuple(path.split("."))
+        items = enumerate(section) if isinstance(section, list) else [(None, section)]  # a list of components
+        for i, item in items:
+            found += _resolve_one(regs[kind], item, where if i is None else where + (i,), stored)
+    return found
+
+
+def _resolve_one(registry, section, where: tuple, stored: bool) -> list[tuple[tuple, str]]:
+    try:
+        model = registry.get(section.name).params
+    except FaderkitError as exc:  # an unknown name, with the choices
+        return [] if stored else [(where + ("name",), str(exc))]
+    if model is None:
+        return []
+    try:
+        section.params = as_recipe(check(model, section.params))
+    except BadParams as exc:
+        return [] if stored else [(where + ("params",) + loc, msg) for loc, msg in exc.problems]
+    return []
+
+
 def validate(raw: dict, source: str = "", stored: bool = False) -> Recipe:
     """A recipe from its raw mapping, with every component's params checked and their defaults filled in.
 
     ``stored``: the recipe embedded in a checkpoint, resolved as far as the installed plugins allow
-    (see :func:`faderkit.params.resolve_components`), so a checkpoint still loads without the
+    (see :func:`resolve_components`), so a checkpoint still loads without the
     plugin of a dataset it does not need.
     """
     try:

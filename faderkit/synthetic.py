@@ -24,6 +24,41 @@ POOL_MIN = 400
 CHUNK = 100
 
 
+def generate_on_first_use(root: str | Path, what: str, generate: Callable[..., None], count: int, seed: int,
+                          marker: str) -> Path:
+    """``root``, expanded; when it does not exist or is an empty folder, first filled by
+    ``generate(root, count, seed=seed)`` with one line on stderr saying so (``what``: e.g. "toyfaces:
+    ... synthetic faces"). Another process that generated it meanwhile (``root/marker`` is then
+    there) is no error. An existing dataset is always read as it is, never overwritten."""
+    root = Path(root).expanduser()
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+        name, _, things = what.partition(": ")
+        print(f"{name}: no dataset at {root}; generating {count} {things} there (seed {seed})", file=sys.stderr, flush=True)
+        try:
+            generate(root, count, seed=seed)
+        except FaderkitError:
+            if not (root / marker).is_file():
+                raise
+    return root
+
+
+def generate_dataset(name: str, out_dir: str | Path, count: int, seed: int = 0, layout: str | None = None) -> Path:
+    """Write a synthetic copy of the registered dataset ``name`` into ``out_dir`` (``faderkit data``),
+    in ``layout`` (one of the dataset class's ``layouts``; default: its first)."""
+    from .plugins import registries  # the registries stand above this module, which plugins use
+
+    entry = registries().datasets.get(name)
+    if not entry.factory.can_generate():
+        able = [e.name for e in registries().datasets.entries() if e.factory.can_generate()]
+        raise FaderkitError(f"dataset '{name}' has no generator; these do: {', '.join(able) or 'none'}")
+    layouts = tuple(getattr(entry.factory, "layouts", ()))
+    if layout is not None and layout not in layouts:
+        raise FaderkitError(f"dataset '{name}' has no layout '{layout}'; "
+                            + (f"choose one of: {', '.join(layouts)}" if layouts else "it writes only one (omit --layout)"))
+    entry.factory.generate(Path(out_dir), count, seed, **({"layout": layout} if layout else {}))
+    return Path(out_dir)
+
+
 def check_count_and_seed(what: str, count, seed, minimum: int, why: str) -> tuple[int, int]:
     """A generator's ``count`` (a whole number of at least ``minimum``, because ``why``) and ``seed``
     (a whole number >= 0), as ints; else a one-line FaderkitError naming ``what``."""

@@ -291,7 +291,7 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
     "recipe: misspelled decoder param, before any data is made": (
         lambda w: (w.recipe(name="toyfaces", data__root=str(w.root / "fresh"), model__decoder={
             "name": "paper", "params": {"upsampel": "nearest"}}), w.train())[1],
-        r"model\.decoder\.params\.upsampel: unknown key \(accepted: upsample, norm, dropout, n_skip\)"),
+        r"model\.decoder\.params\.upsampel: unknown key \(accepted: upsample, norm, dropout, n_skip, head, change_width\)"),
     "recipe: a decoder variant that does not exist": (
         lambda w: (w.recipe(model__decoder={"name": "paper", "params": {"upsample": "bicubic"}}), w.train())[1],
         r"model\.decoder\.params\.upsample: 'bicubic' is not a choice; choose one of: deconv, nearest, pixelshuffle"),
@@ -449,7 +449,8 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
         r"crop box \[0, 20, 300, 198\] that does not fit"),
     # finding and choosing faces (edit aligns a photo by its face)
     "faces: none in the photo": (lambda w: w.edit(w.file("plain.png", _saved(Image.fromarray(_rgb(300, 400)), "PNG"))),
-                                 r"no face found in the image; pass --no-align"),
+                                 r"no face found in the image by the 'toyfaces' face locator; try another locator with "
+                                 r"--locator NAME \(locator=NAME\): mtcnn; or pass --no-align"),
     "faces: two, none chosen": (lambda w: w.edit(placed_faces(w, 2)), r"2 faces large enough to edit; choose one with "
                                                                        r"--face N .* --all-faces"),
     "faces: --face beyond the faces found": (lambda w: w.edit(placed_faces(w), "--face", "3"),

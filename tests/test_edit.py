@@ -30,6 +30,19 @@ def test_python_api_edits_with_keyword_sliders(trained_run, face):
     assert dec.size == (32, 32) and dec.mode == "RGB"  # the decoder's own image
 
 
+def test_sliders_as_a_mapping_reach_an_attribute_named_like_a_keyword(trained_run, face):
+    from dataclasses import replace
+
+    model = faderkit.load(trained_run / "best.safetensors")
+    expected = np.asarray(model.edit(face, {"Smiling": 1}, align=False))
+    assert np.array_equal(np.asarray(model.edit(face, align=False, Smiling=1)), expected)  # the keyword form
+    # an attribute called "face" (a keyword of edit) is still a slider when given in the mapping
+    model.attributes = model.model.attributes = (replace(model.attributes[0], name="face"), *model.attributes[1:])
+    assert np.array_equal(np.asarray(model.edit(face, {"face": 1}, align=False)), expected)
+    with pytest.raises(FaderkitError, match="Eyeglasses given twice"):
+        model.edit(face, {"Eyeglasses": 1}, Eyeglasses=0)
+
+
 def test_residual_mode_adds_only_the_models_change_at_the_inputs_resolution(trained_run, face):
     model = faderkit.load(trained_run / "best.safetensors")
     photo = np.asarray(Image.open(face).convert("RGB"))

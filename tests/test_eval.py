@@ -15,7 +15,8 @@ from faderkit import checkpoint as ckpt
 from faderkit.cli import cli
 from faderkit.curves import plot_curves
 from faderkit.evaluate import EVAL_CLASSIFIER, majority_rate
-from faderkit.grids import HEADER, PAD, parse_range
+from faderkit.grids import HEADER, PAD
+from faderkit.sliders import parse_values
 from faderkit.imageio import to_unit
 from faderkit.interfaces import Attribute
 from faderkit.metrics import gaussian_window, psnr, ssim
@@ -347,8 +348,24 @@ def test_edit_sweep_writes_one_row_original_reconstruction_and_the_values(traine
     assert result.exit_code == 0 and Image.open(plain).size == (PAD + 5 * (S + PAD), PAD + S + PAD)
 
 
+def test_edit_sweep_and_compare_are_the_library_s_sweep_row_and_compare(trained_run, face, tmp_path):
+    from faderkit.sliders import sweep_row
+
+    model = faderkit.load(trained_run / "best.safetensors")
+    for args, made in ((["--sweep", "Smiling=0:1:3", "--set", "Eyeglasses=1"],
+                        sweep_row(model, face, "Smiling", [0.0, 0.5, 1.0], {"Eyeglasses": 1})),
+                       (["--compare", "--set", "Smiling=1"], model.compare(face, Smiling=1)),
+                       (["--compare", "--mode", "decoded", "--set", "Smiling=1"], model.compare(face, mode="decoded", Smiling=1))):
+        out = tmp_path / "out.png"
+        result = invoke("edit", face, "-c", trained_run / "best.safetensors", *args, "-o", out)
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(np.asarray(Image.open(out)), np.asarray(made)), args
+    side = np.asarray(model.compare(face, Smiling=1))
+    assert np.array_equal(side[:, 180:], np.asarray(model.edit(face, Smiling=1)))  # 178 px input, 2 px gap, edit
+
+
 def test_sweep_ranges_are_inclusive_and_evenly_spaced():
-    assert parse_range("-0.5:1.5:9") == [-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
+    assert parse_values("-0.5:1.5:9") == [-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
 
 
 @pytest.mark.parametrize("sweep,message", [

@@ -18,10 +18,10 @@ from PIL import Image
 
 import faderkit
 from faderkit import FaderkitError, checkpoint
-from faderkit.align import Placement, box_placement, fit_similarity, sample
+from faderkit.photo.align import Placement, box_placement, fit_similarity, sample
 from faderkit.cli import cli
-from faderkit.compose import paste
-from faderkit.faces import locate
+from faderkit.photo.compose import paste
+from faderkit.photo.faces import locate
 from faderkit_plugins.toyfaces.dataset import mean_landmarks
 from faderkit_plugins.toyfaces.generate import identity_and_attributes
 from faderkit_plugins.toyfaces.render import landmarks, render
@@ -232,6 +232,13 @@ def test_the_python_api_edits_a_photo_at_full_size_and_chooses_faces(trained_run
         model.edit(two, face=3, Smiling=1)
     with pytest.raises(FaderkitError, match="no face found.*--no-align"):
         model.edit(background(), Smiling=1)
+    # a photograph given to a toy-faces model: the error names the locator that looked and the one to try
+    with pytest.raises(FaderkitError, match=r"by the 'toyfaces' face locator; try another locator with --locator "
+                                            r"NAME \(locator=NAME\): mtcnn"):
+        model.edit(background(), Smiling=1)
+    with pytest.raises(FaderkitError, match=r"by the 'mtcnn' face locator; try another .*: toyfaces"):
+        from faderkit.photo.faces import choose
+        choose([], 1.0, locator="mtcnn")
     small, _ = place(face, background(), 0, 0.08, (320, 240))
     with pytest.raises(FaderkitError, match="(too small|no face found).*--no-align"):
         model.edit(small, Smiling=1)

@@ -18,7 +18,8 @@ def write(tmp_path, raw, name="r.yaml"):
 def test_overrides_are_dotted_and_typed(tmp_path):
     r = load_recipe(write(tmp_path, BASE), ["train.steps=200", "train.lr=1e-3", "model.decoder.params.n_skip=1"])
     assert r.train.steps == 200 and r.train.lr == 1e-3
-    assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 1}  # defaults filled in
+    assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 1,
+                                       "head": "plain", "change_width": 0.5}  # defaults filled in
     assert r.data.root.is_absolute()
 
 

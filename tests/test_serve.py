@@ -24,7 +24,7 @@ import faderkit
 from faderkit import FaderkitError
 from faderkit.recipe import validate
 from faderkit.serve import Running, bind, is_loopback, url_of
-from faderkit.serve.console import Console, parse_range
+from faderkit.serve.console import Console, parse_fader_range
 from faderkit.serve.testimages import TestImages
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install 'faderkit[serve]'")
@@ -245,7 +245,8 @@ def test_a_photo_without_a_face_is_edited_by_its_crop_and_says_so(client, editor
     buf = io.BytesIO()
     Image.fromarray(noise).save(buf, format="PNG")
     held = upload(client, buf.getvalue(), "image/png", "noise.png").json()
-    assert held["faces"] == 0 and held["note"] == "No face found in the image: the loader's crop is edited instead."
+    assert held["faces"] == 0 and held["note"] == ("No face found in the image by the 'toyfaces' face locator: the loader's crop is "
+                                                   "edited instead.")
     r = client.post("/api/edit", json={"image": held["id"], "values": {"Smiling": 1.5}})
     assert np.array_equal(png_of(r.content), np.asarray(editor.edit(Image.fromarray(noise), align=False, Smiling=1.5)))
 
@@ -405,17 +406,20 @@ def test_a_decoded_edit_setting_every_attribute_needs_no_classifier(editor, toy_
 
 
 def test_fader_range_must_hold_absent_and_present():
-    assert parse_range("-1:2") == (-1.0, 2.0) and parse_range("0:1") == (0.0, 1.0)
+    assert parse_fader_range("-1:2") == (-1.0, 2.0) and parse_fader_range("0:1") == (0.0, 1.0)
     for bad in ("0.5:2", "-1:0.8", "2", "a:b", "-11:2", "-1:12"):
         with pytest.raises(FaderkitError, match="--fader-range"):
-            parse_range(bad)
+            parse_fader_range(bad)
 
 
 def test_bind_refuses_a_port_in_use_in_one_line():
+    import socket
+
     held = bind("127.0.0.1", 0)
-    held.listen()
     port = held.getsockname()[1]
     try:
+        # listening already: the URL is printed before the server runs, and a client then must wait, not be refused
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
         with pytest.raises(FaderkitError, match=f"port {port} on 127.0.0.1 is already in use"):
             bind("127.0.0.1", port)
         assert url_of(held, "127.0.0.1") == f"http://127.0.0.1:{port}/"
@@ -433,3 +437,14 @@ def test_serve_without_its_extra_names_the_install_command(trained_run, monkeypa
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
     with pytest.raises(FaderkitError, match=r"pip install 'faderkit\[serve\]'"):
         serve(trained_run / "best.safetensors", port=0)
+
+
+def test_the_page_reads_the_output_modes_from_the_api(trained_run):
+    from faderkit.modes import MODES, OUTPUT_MODES
+
+    console = Console(faderkit.load(trained_run / "best.safetensors"))
+    described = console.describe()
+    assert [m["name"] for m in described["modes"]] == list(OUTPUT_MODES) == ["residual", "decoded"]
+    assert [m["whole_photo"] for m in described["modes"]] == [m.whole_photo for m in MODES] == [True, False]
+    mode_option = next(o for o in described["options"] if o["name"] == "mode")
+    assert mode_option["choices"] == list(OUTPUT_MODES) and set(mode_option["notes"]) == set(OUTPUT_MODES)

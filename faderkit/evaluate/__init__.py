@@ -27,7 +27,7 @@ from .. import atomic
 from ..codes import MAX_SLIDER
 from ..editor import Editor
 from ..errors import FaderkitError
-from ..grids import check_sweepable
+from ..sliders import check_sweepable
 from ..interfaces import AttributeDataset, Split
 from ..model import DEFAULT_MODE, OUTPUT_MODES
 from ..recipe import validate

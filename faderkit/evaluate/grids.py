@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from ..codes import blocks, labels_to_code
-from ..grids import check_sweepable, tile, value_label
+from ..grids import tile, value_label
+from ..sliders import check_sweepable
 from ..imageio import save_image, to_uint8, to_unit
 from ..interfaces import Split
 from ..model import DEFAULT_MODE, OUTPUT_MODES, edited

@@ -46,6 +46,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen(2048)  # uvicorn's backlog: a browser opening the printed URL at once waits, is not refused
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:

@@ -1,9 +1,9 @@
 """The mixing console's state, apart from HTTP: the images held for editing and the edits themselves.
 
 Everything the page does goes through :class:`Console`, which calls only the public Editor API
-(``prepare``, ``crop_box``, ``aligns``, ``placements``, ``soft_values``, ``edit_tensor``, ``change``)
-and :mod:`faderkit.compose`, so an edit in the page is the library's ``Editor.edit`` of the photo the
-console holds, in either output mode: with every face found aligned like the training data
+(``prepare``, ``crop_box``, ``aligns``, ``placements``, ``soft_values``, ``render``), so an edit in the
+page is the library's ``Editor.edit`` of the photo the console holds (``Editor.render`` of the photo
+prepared once), in any output mode of :mod:`faderkit.modes`: with every face found aligned like the training data
 (``edit(photo, all_faces=True)``) when the model knows its data's landmark template and the photo is
 not already one of its crops, or of the loader's crop (``edit(photo, align=False)``). Nothing is
 written to disk: images live in memory, the most recent ``max_images`` of them; a photo whose longer
@@ -23,23 +23,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..align import warp_faces
+from ..photo.align import warp_faces
 from ..codes import MAX_SLIDER, apply_settings
-from ..compose import paste_change, paste_changes
 from ..errors import FaderkitError
-from ..model import OUTPUT_MODES
+from ..modes import MODES, OUTPUT_MODES, output_mode
 from .uploads import read_image, too_large
 
 #: Options of the edit the page offers as a choice, name -> (label, choices), the first choice the
 #: default (``Editor.edit``'s). The page draws one group of choices per entry and sends the picks in
-#: every edit request. ``mode``, the output mode, is the console's own (see :meth:`Console.edit`);
-#: any other is passed to ``Editor.edit_tensor`` as a keyword argument.
+#: every edit request (see :meth:`Console.edit`).
 EDIT_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {"mode": ("Output", OUTPUT_MODES)}
 #: Offered beside them when the model can align faces (its dataset declares a landmark template).
 ALIGN_OPTION = ("Faces", ("aligned", "crop"))
 #: A few words beside a choice in the page.
-OPTION_NOTES = {"mode": {"residual": "the whole photo, changed where the model looks",
-                         "decoded": "the model's own square, as in the paper"},
+OPTION_NOTES = {"mode": {m.name: m.note for m in MODES},
                 "align": {"aligned": "each face found, aligned like the training data (edit's default)",
                           "crop": "the loader's crop, as edit --no-align"}}
 
@@ -115,7 +112,7 @@ def png_bytes(image: torch.Tensor | np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def parse_range(text: str) -> tuple[float, float]:
+def parse_fader_range(text: str) -> tuple[float, float]:
     """'-1:2' -> (-1.0, 2.0): the faders' span, which must hold 0 (absent) and 1 (present)."""
     lo, sep, hi = str(text).partition(":")
     try:
@@ -160,6 +157,7 @@ class Console:
             "range": list(self.fader_range),
             "options": [{"name": n, "label": label, "choices": list(choices), "notes": OPTION_NOTES.get(n, {})}
                         for n, (label, choices) in self.options.items()],
+            "modes": [m.as_json() for m in MODES],
             "limits": {"max_upload_bytes": self.max_upload_bytes, "max_pixels": self.max_pixels,
                        "max_side": self.max_side},
             "max_images": self.max_images,
@@ -247,26 +245,23 @@ class Console:
         return values, options
 
     def edit(self, image_id: str, values: Any, options: Any = None) -> np.ndarray:
-        """``Editor.edit`` of a held photo, uint8 (H, W, 3): in the decoded mode the model's S x S
-        image (of face 1 when faces are aligned), in the residual mode (the default) the photo with
-        the model's change put back over each aligned face (``edit(photo, all_faces=True)``) or over
-        the crop box (``align: crop``, or no face found: ``edit(photo, align=False)``). Same steps as
-        ``Editor.edit``, without preparing the photo again for each edit.
+        """``Editor.edit`` of a held photo, uint8 (H, W, 3), through ``Editor.render`` (the photo is
+        prepared once, when it is opened): with every face aligned (``edit(photo, all_faces=True)``)
+        or the loader's crop (``align: crop``, or no face found: ``edit(photo, align=False)``). A mode
+        that shows the model's own square shows face 1's.
 
         With several faces the faders start at face 1's values, so only the attributes whose fader
         has left its start are set, on every face; the others keep each face's own (as
         ``edit --all-faces --set NAME=V`` does for the attributes it names)."""
         held = self.get(image_id)
-        settings, extra = self.check(values, options)
-        mode = extra.pop("mode", OUTPUT_MODES[0])
+        settings, options = self.check(values, options)
+        mode = output_mode(options.get("mode"))
         picture = held.picture
-        x = picture.view(extra.pop("align", ALIGN_OPTION[1][0]))
-        if mode != "decoded" and len(x) > 1:
+        x = picture.view(options.get("align", ALIGN_OPTION[1][0]))
+        placements = None if x is picture.crop else picture.placements
+        if not mode.whole_photo:
+            x, placements = x[:1], placements and placements[:1]
+        elif len(x) > 1:
             settings = {k: v for k, v in settings.items() if held.start.get(k) != v}
         with self._model_lock:
-            if mode == "decoded":
-                return self.editor.edit_tensor(x[:1], settings, mode, **extra)[0].permute(1, 2, 0).numpy()
-            change = self.editor.change(x, settings, **extra)
-        if x is picture.crop:
-            return paste_change(picture.photo, change[0], picture.box)
-        return paste_changes(picture.photo, change, picture.placements)
+            return self.editor.render(picture.photo, x, placements, picture.box, settings, mode)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data import open_dataset, split_with_images
 from ..errors import FaderkitError
 
 
@@ -51,8 +52,6 @@ class TestImages:
             self.log(f"test images: none ({self.reason})")
 
     def _open_split(self):
-        from ..train import open_dataset
-
         # never generate a synthetic dataset here, or read an empty folder as one
         if not self.root.is_dir() or not any(self.root.iterdir()):
             raise FaderkitError(f"no dataset at {self.root} (give its folder with --data-root)")
@@ -64,10 +63,7 @@ class TestImages:
             raise FaderkitError(f"the dataset at {self.root} has attributes {names}, the checkpoint "
                                 f"{[a.name for a in self.attributes]}")
         name = "test" if "test" in dataset.split_names else dataset.split_names[-1]
-        split = dataset.split(name)
-        if len(split) == 0:
-            raise FaderkitError(f"the {name} split of {self.root} is empty")
-        return split
+        return split_with_images(dataset, name)
 
     def status(self, offset: int = 0, limit: int = 12) -> dict:
         out = {"state": self.state, "reason": self.reason, "count": 0, "items": []}

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
-from ..data import BatchStream, open_dataset, prepare_batch
+from ..data import BatchStream, open_dataset, prepare_batch, split_with_images
 from ..device import pick_device
 from ..distributed import Dist
 from ..errors import FaderkitError, brief
@@ -73,11 +73,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.model = FaderModel.build(r, self.attrs).to(self.device)  # before the splits: a bad architecture
         # is reported before an image cache is built
-        self.train_split, self.valid_split = self.dataset.split("train"), self.dataset.split("valid")
-        for split in (self.train_split, self.valid_split):
-            if len(split) == 0:
-                raise FaderkitError(f"the {split.name} split of {self.dataset.root} has no images; "
-                                    "training needs images in both train and valid")
+        self.train_split, self.valid_split = (split_with_images(self.dataset, name, "training needs images in both "
+                                                                "train and valid") for name in ("train", "valid"))
         skipped = {k: v for k, v in self.dataset.skipped.items() if v}
         if skipped and self.main:
             self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
@@ -14,6 +13,7 @@ from pydantic import Field
 
 from faderkit.errors import FaderkitError
 from faderkit.imageio import crop_resize
+from faderkit.synthetic import generate_on_first_use
 from faderkit_plugins.celeba.cache import ImageCacheParams
 from faderkit_plugins.celeba.dataset import CelebA
 
@@ -50,14 +50,7 @@ class ToyFaces(CelebA):
 
     def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, unreadable: str = "stop",
                  count: int = 10000, seed: int = 0):
-        root = Path(root).expanduser()
-        if not root.exists() or (root.is_dir() and not any(root.iterdir())):
-            print(f"toyfaces: no dataset at {root}; generating {count} synthetic faces there (seed {seed})", file=sys.stderr, flush=True)
-            try:
-                _gen.generate(root, count, seed=seed)
-            except FaderkitError:
-                if not (root / "toyfaces.json").is_file():  # else another process generated it meanwhile
-                    raise
+        root = generate_on_first_use(root, "toyfaces: synthetic faces", _gen.generate, count, seed, "toyfaces.json")
         super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir, unreadable=unreadable)
         self._toy_size = int(image_size)
         self._toy_seed: int | None = None

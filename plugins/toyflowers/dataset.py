@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -13,6 +12,7 @@ from pydantic import Field
 
 from faderkit.errors import FaderkitError
 from faderkit.imageio import crop_resize
+from faderkit.synthetic import generate_on_first_use
 from faderkit_plugins.oxford102.captions import DEFAULT_COLORS, DEFAULT_THRESHOLD
 from faderkit_plugins.oxford102.dataset import Oxford102, Oxford102Params
 
@@ -39,14 +39,8 @@ class ToyFlowers(Oxford102):
     def __init__(self, root, image_size: int = 64, attributes=None, cache_dir=None, unreadable: str = "stop",
                  colors=DEFAULT_COLORS, threshold: int = DEFAULT_THRESHOLD, color_mode: str = "binary",
                  count: int = 4000, seed: int = 0):
-        root = Path(root).expanduser()
-        if not root.exists() or (root.is_dir() and not any(root.iterdir())):
-            print(f"toyflowers: no dataset at {root}; generating {count} synthetic flowers there (seed {seed})", file=sys.stderr, flush=True)
-            try:
-                _gen.generate(root, count, seed=seed)
-            except FaderkitError:
-                if not (root / "toyflowers.json").is_file():  # else another process generated it meanwhile
-                    raise
+        root = generate_on_first_use(root, "toyflowers: synthetic flowers", _gen.generate, count, seed,
+                                     "toyflowers.json")
         super().__init__(root, image_size=image_size, attributes=attributes, cache_dir=cache_dir, colors=colors,
                          threshold=threshold, color_mode=color_mode, unreadable=unreadable)
         self._toy_seed: int | None = None

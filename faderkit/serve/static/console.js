@@ -73,7 +73,7 @@ function buildFaders(model) {
     state.options[opt.name] = opt.choices[0];
     options.append(radioGroup(`option-${opt.name}`, opt.label, opt.choices, opt.choices[0], (v) => {
       state.options[opt.name] = v;
-      if (opt.name === "mode" || opt.name === "align") showOriginal();
+      showOriginal();  // every option (the output mode, the faces) changes what the edit is compared with
       requestEdit();
       say(`${opt.label}: ${v}`);
     }, opt.notes || {}));
@@ -316,11 +316,13 @@ async function showEdit(blob, values, options, ms, serial) {
 
 // ---------------------------------------------------------------- opening images
 
-// What the edit is compared with: in the decoded mode the model's square (what it replaces), in the
-// residual mode (the default) the photo as the server holds it (what it changes).
+// What the edit is compared with: in a mode that shows the model's own square (decoded) that square
+// (what it replaces), in one that shows the whole photo (residual, the default) the photo as the server
+// holds it (what it changes). The modes and what each shows come from /api/model.
 function showOriginal() {
   if (state.image === null) return;
-  const decoded = state.options.mode === "decoded";
+  const mode = state.model.modes.find((m) => m.name === state.options.mode);
+  const decoded = mode !== undefined && !mode.whole_photo;
   const original = $("original");
   const crop = state.options.align === "crop" ? "?align=crop" : "";
   original.src = `/api/images/${encodeURIComponent(state.image)}/${decoded ? `input.png${crop}` : "photo.png"}`;

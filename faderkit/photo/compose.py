@@ -1,7 +1,7 @@
 """Putting an edit back into the picture it came from, at that picture's own resolution.
 
 The model sees a small square (an axis-aligned crop, or a face aligned by a similarity transform:
-see :mod:`faderkit.align`). What it makes there is mapped back through the inverse transform and
+see :mod:`faderkit.photo.align`). What it makes there is mapped back through the inverse transform and
 blended over the photo with a mask that is 1 inside the square and, when ``feather`` > 0, falls
 smoothly to 0 towards its edges. Pixels where the mask is 0 are copied bit for bit; only the
 photo's box around the square is computed, so a 12-megapixel photo costs what its face does.

@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import FaderkitError
-from .interfaces import Face, FaceLocator
+from ..errors import FaderkitError
+from ..interfaces import Face, FaceLocator
 
 #: The locator used for a model whose dataset names none (photographs).
 DEFAULT_LOCATOR = "mtcnn"
@@ -29,7 +29,7 @@ HINT = "pass --no-align (align=False) if the image is already cropped like the t
 @lru_cache(maxsize=4)
 def locator(name: str) -> FaceLocator:
     """The registered face locator ``name``, built once per process (its weights are read once)."""
-    from .plugins import registries
+    from ..plugins import registries
 
     made = registries()["face_locator"].create(name)
     if not isinstance(made, FaceLocator):
@@ -48,16 +48,27 @@ def locate(photo: np.ndarray, name: str) -> list[Face]:
     return sorted(faces, key=middle)
 
 
+def no_face(name: str) -> str:
+    """What to say when locator ``name`` found no face: which locator looked, and the others to try
+    (a toy-faces model's locator finds no face in a photograph; ``mtcnn`` does)."""
+    from ..plugins import registries
+
+    others = [n for n in registries()["face_locator"].list() if n != name]
+    try_ = (f"try another locator with --locator NAME (locator=NAME): {', '.join(others)}; or " if others else "")
+    return f"no face found in the image by the '{name}' face locator; {try_}{HINT}"
+
+
 def choose(faces: Sequence[Face], min_eye_distance: float, face: int | None = None,
-           all_faces: bool = False) -> list[int]:
+           all_faces: bool = False, locator: str | None = None) -> list[int]:
     """Indices (0-based, into ``faces``) of the faces to edit; a one-line FaderkitError when none fits.
 
-    ``min_eye_distance``: the eye distance (photo pixels) below which a face is too small.
+    ``min_eye_distance``: the eye distance (photo pixels) below which a face is too small;
+    ``locator``: the name of the locator that found ``faces``, for the message when there are none.
     """
     if face is not None and all_faces:
         raise FaderkitError("--face and --all-faces: choose one")
     if not faces:
-        raise FaderkitError(f"no face found in the image; {HINT}")
+        raise FaderkitError(no_face(locator) if locator else f"no face found in the image; {HINT}")
     numbers = f"1-{len(faces)}" if len(faces) > 1 else "1"
     if face is not None:
         if isinstance(face, bool) or not isinstance(face, (int, np.integer)) or not 1 <= face <= len(faces):

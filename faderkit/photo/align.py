@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import FaderkitError
-from .imageio import to_tensor
+from ..errors import FaderkitError
+from ..imageio import to_tensor
 
 
 @dataclass(frozen=True)

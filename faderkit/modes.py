@@ -1,0 +1,62 @@
+"""What an edit returns: the output modes, defined once for the library, ``edit --mode``, the console's
+``/api/model`` and its page. A new mode is one more :class:`OutputMode` here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .errors import FaderkitError
+
+
+@dataclass(frozen=True)
+class OutputMode:
+    """One way of showing an edit.
+
+    ``adds_change``: the output is the input plus the change the decoder makes, D(z, y') - D(z, y),
+    so what the edit leaves alone keeps the input's own detail; else it is the decoder's image D(z, y')
+    itself. ``whole_photo``: the output is the input at its own size, the change mapped back over
+    each face (or the crop); else it is the model's own S x S square. ``help`` is ``edit --mode``'s
+    text, ``note`` the few words the console's page shows beside the choice.
+    """
+
+    name: str
+    adds_change: bool
+    whole_photo: bool
+    help: str
+    note: str
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+#: The modes, the default first (it measures better: see docs/quality.md).
+MODES: tuple[OutputMode, ...] = (
+    OutputMode("residual", adds_change=True, whole_photo=True,
+               help="the input at its own size plus the change the model makes (what the edit leaves alone keeps "
+                    "its detail)",
+               note="the whole photo, changed where the model looks"),
+    OutputMode("decoded", adds_change=False, whole_photo=False,
+               help="the model's own S x S image (the paper's output)",
+               note="the model's own square, as in the paper"),
+)
+OUTPUT_MODES: tuple[str, ...] = tuple(m.name for m in MODES)
+DEFAULT_MODE: str = OUTPUT_MODES[0]
+
+
+def output_mode(name: str | OutputMode | None) -> OutputMode:
+    """The mode called ``name`` (None: the default); an unknown name is a one-line error listing the modes."""
+    if isinstance(name, OutputMode):
+        return name
+    for mode in MODES:
+        if mode.name == (name or DEFAULT_MODE):
+            return mode
+    raise FaderkitError(f"unknown output mode '{name}'; choose one of: {', '.join(OUTPUT_MODES)}")
+
+
+def check_mode(name: str | None) -> str:
+    return output_mode(name).name
+
+
+def edited(x, recon, decoded, mode: str | OutputMode):
+    """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``)."""
+    return (x + (decoded - recon)).clamp(-1, 1) if output_mode(mode).adds_change else decoded
