@@ -25,6 +25,7 @@ KINDS = {
     "image_discriminator": "faderkit_image_discriminators",
     "classifier": "faderkit_classifiers",
     "face_locator": "faderkit_face_locators",
+    "executor": "faderkit_executors",
 }
 
 

@@ -238,5 +238,5 @@ def test_plugins_params_without_a_name_lists_every_component():
 def test_plugins_params_of_an_unknown_name_is_one_error_line():
     result = CliRunner().invoke(cli, ["plugins", "--params", "papr"])
     assert result.exit_code == 2
-    assert result.output.strip() == ("Error: no component named 'papr'; registered: celeba, latent, mlp, mtcnn, "
-                                     "oxford102, paper, patch, toyfaces, toyflowers")
+    assert result.output.strip() == ("Error: no component named 'papr'; registered: celeba, latent, local, mlp, mtcnn, "
+                                     "oxford102, paper, patch, ray, toyfaces, toyflowers")
