@@ -13,7 +13,7 @@ from faderkit import FaderkitError
 from faderkit.cli import cli
 from faderkit.rundir import read_records
 from faderkit.sweep import load, report, run_sweep, sweep
-from faderkit.sweep.figures import figures
+from faderkit.evaluate.figures import figures
 from faderkit.sweep.runner import SweepLock
 
 from conftest import tiny_recipe

@@ -4,7 +4,6 @@
   jobs.py       one run as an executor sees it: train or resume, then eval, each a faderkit process
   executors.py  the built-in executors, local and ray (registered by plugins/executors)
   runner.py     the sweep folder, its lock, the jobs, then the report
-  figures.py    the figures read from each run's eval report
   report.py     mean and spread over seeds, noise or real against the reference, targets; report.md/.json/plots
 """
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from .. import atomic
-from .figures import FAMILIES, decimals, family
+from ..evaluate.figures import FAMILIES, decimals, family
 
 
 def summarise(plan_variants: list[str], results: dict[str, dict], figures_by_run: dict[str, dict],

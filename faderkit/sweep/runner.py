@@ -22,7 +22,7 @@ from .. import atomic
 from ..errors import FaderkitError
 from ..recipe import to_yaml
 from . import report as report_mod
-from .figures import figures
+from ..evaluate.figures import figures
 from .jobs import Job, evaluated, read_status
 from .spec import Plan, overrides
 
