@@ -424,12 +424,13 @@ def curves(run_dir, output):
 @click.option("--seeds", metavar="S1,S2,...", help="Seeds of every variant [default: the sweep file's, else 0].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="An override for every run (repeatable).")
 @click.option("--name", help="The sweep's folder under --root [default: the sweep file's name].")
+@click.option("--only", metavar="V1,V2,...", help="Run only these variants of the sweep file.")
 @click.option("--root", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--executor", default="local", show_default=True, help="A registered executor: local, ray, ...")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1), help="Runs at a time (local).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run [default: the cores / --jobs].")
 @click.option("--address", help="ray: auto (a running cluster) or HOST:PORT [default: start a local Ray].")
-def sweep(source, grid, seeds, sets, name, root, executor, jobs, threads, address):
+def sweep(source, grid, seeds, sets, name, only, root, executor, jobs, threads, address):
     """Train and evaluate every variant x seed of a sweep file (or of a recipe with --grid), then compare them.
 
     \b
@@ -441,7 +442,8 @@ def sweep(source, grid, seeds, sets, name, root, executor, jobs, threads, addres
     from .sweep import sweep as run
 
     params = {"address": address} if address else {}
-    click.echo(str(run(source, root, grid=grid, seeds=seeds, sets=sets, name=name, executor=executor, jobs=jobs,
+    click.echo(str(run(source, root, grid=grid, seeds=seeds, sets=sets, name=name,
+                       only=only.split(",") if only else None, executor=executor, jobs=jobs,
                        threads=threads, executor_params=params, log=lambda m: click.echo(m, err=True))))
 
 

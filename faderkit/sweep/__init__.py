@@ -18,7 +18,8 @@ __all__ = ["sweep", "load", "run_sweep", "write_report", "Plan", "SweepSpec", "p
            "from_command_line"]
 
 
-def load(source: str | Path, grid=(), seeds: str | None = None, sets=(), name: str | None = None) -> Plan:
+def load(source: str | Path, grid=(), seeds: str | None = None, sets=(), name: str | None = None,
+         only: list[str] | None = None) -> Plan:
     """A planned sweep from a sweep file, or from a recipe plus ``--grid``/``--seeds``/``--set``."""
     from ..recipe import read_yaml
     from .spec import parse_seeds, parse_sets
@@ -41,11 +42,11 @@ def load(source: str | Path, grid=(), seeds: str | None = None, sets=(), name: s
     else:
         spec = from_command_line(source, list(grid), seeds or "0", list(sets))
         default_name = source.stem
-    return plan(spec, name or default_name)
+    return plan(spec, name or default_name, only)
 
 
 def sweep(source: str | Path, root: str | Path = "runs", *, grid=(), seeds: str | None = None, sets=(),
-          name: str | None = None, executor: str = "local", jobs: int = 1, threads: int | None = None,
+          name: str | None = None, only: list[str] | None = None, executor: str = "local", jobs: int = 1, threads: int | None = None,
           executor_params: dict | None = None, log=lambda m: None) -> Path:
     """Plan and run a sweep; returns the path of its report.md."""
-    return run_sweep(load(source, grid, seeds, sets, name), Path(root), executor, jobs, threads, executor_params, log)
+    return run_sweep(load(source, grid, seeds, sets, name, only), Path(root), executor, jobs, threads, executor_params, log)

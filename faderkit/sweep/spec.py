@@ -133,8 +133,10 @@ def parse_spec(raw: dict, source: str) -> SweepSpec:
         raise FaderkitError(f"invalid sweep {source}: " + "; ".join(parts)) from None
 
 
-def plan(spec: SweepSpec, name: str) -> Plan:
-    """Every run of the sweep, its recipe resolved and validated; the first problem is one error naming it."""
+def plan(spec: SweepSpec, name: str, only: list[str] | None = None) -> Plan:
+    """Every run of the sweep, its recipe resolved and validated; the first problem is one error naming it.
+
+    ``only``: run just these variants (the first listed in the sweep stays the reference)."""
     if not name or _SAFE.search(name) or name in (".", ".."):
         raise FaderkitError(f"sweep name '{name}': use letters, digits and ._=,+- only")
     variants = spec.variant_list()
@@ -146,6 +148,11 @@ def plan(spec: SweepSpec, name: str) -> Plan:
             raise FaderkitError(f"variant name '{v.name}': use letters, digits and ._=,+- only (it names a folder)")
         seen.add(v.name)
     names = [v.name for v in variants]
+    if only:
+        unknown = [o for o in only if o not in seen]
+        if unknown:
+            raise FaderkitError(f"--only {','.join(unknown)}: no such variant; the variants are: {', '.join(names)}")
+        variants = [v for v in variants if v.name in only]
     for t in spec.targets:
         if t.variant is not None and t.variant not in seen:
             raise FaderkitError(f"target {t.figure} names variant '{t.variant}'; the variants are: {', '.join(names)}")
@@ -160,7 +167,7 @@ def plan(spec: SweepSpec, name: str) -> Plan:
             except FaderkitError as exc:
                 raise FaderkitError(f"variant '{v.name}' (seed {seed}): {exc}") from None
             runs.append(PlannedRun(v.name, seed, recipe))
-    return Plan(name, spec, names, runs)
+    return Plan(name, spec, [v.name for v in variants], runs)
 
 
 def from_command_line(recipe: Path, grid: list[str], seeds: str, sets: list[str]) -> SweepSpec:
