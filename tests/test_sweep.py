@@ -166,3 +166,23 @@ def test_executors_are_registered_like_any_plugin():
     assert reg.get("local").plugin == "executors"
     with pytest.raises(FaderkitError, match="unknown executor 'nope'; choose one of: local"):
         reg.get("nope")
+
+
+def test_a_full_disk_fails_that_run_cleanly_and_leaves_the_others(tmp_path, toy_root, monkeypatch):
+    """The run named full-s0 gets a 40 kB file-size limit (writes past it fail with EFBIG, as on a full disk)."""
+    import sys
+
+    from faderkit.sweep import runner
+
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/bash\ncase \"$*\" in *full-s0*) ulimit -f 40; trap '' XFSZ;; esac\n"
+                       f"exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(runner.sys, "executable", str(wrapper))
+    path = write_sweep(tmp_path, toy_root, variants=[{"name": "ok"}, {"name": "full"}])
+    folder = sweep(path, tmp_path / "runs", jobs=2).parent
+    full = json.loads((folder / "status" / "full-s0.json").read_text())
+    assert full["state"] == "failed" and full["error"].startswith("Error:"), full
+    assert json.loads((folder / "status" / "ok-s0.json").read_text())["state"] == "done"
+    assert (folder / "ok-s0" / "eval_test" / "report.json").is_file()
+    assert not [p for p in (folder / "full-s0").rglob(".*.tmp*")]  # no half-written file left behind
