@@ -382,6 +382,36 @@ def curves(run_dir, output):
     click.echo(str(plot_curves(run_dir, output)))
 
 
+@cli.command()
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
+              help="With a recipe as SOURCE: an axis of the grid, e.g. --grid train.edge_weight=0,2,5 (repeatable).")
+@click.option("--seeds", metavar="S1,S2,...", help="Seeds of every variant [default: the sweep file's, else 0].")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="An override for every run (repeatable).")
+@click.option("--name", help="The sweep's folder under --root [default: the sweep file's name].")
+@click.option("--only", metavar="V1,V2,...", help="Run only these variants of the sweep file.")
+@click.option("--root", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--executor", default="local", show_default=True, help="A registered executor: local, ray, ...")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1), help="Runs at a time (local).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run [default: the cores / --jobs].")
+@click.option("--address", help="ray: auto (a running cluster) or HOST:PORT [default: start a local Ray].")
+def sweep(source, grid, seeds, sets, name, only, root, executor, jobs, threads, address):
+    """Train and evaluate every variant x seed of a sweep file (or of a recipe with --grid), then compare them.
+
+    \b
+      faderkit sweep recipes/sweeps/third_round.yaml --jobs 2
+      faderkit sweep recipes/quickstart.yaml --grid train.edge_weight=0,2,5 --seeds 0,1
+    Writes ROOT/NAME/report.md (mean and spread over seeds, differences within the seed spread
+    marked as noise). Started again, it skips finished runs and evals and resumes the others.
+    """
+    from .sweep import sweep as run
+
+    params = {"address": address} if address else {}
+    click.echo(str(run(source, root, grid=grid, seeds=seeds, sets=sets, name=name,
+                       only=only.split(",") if only else None, executor=executor, jobs=jobs,
+                       threads=threads, executor_params=params, log=lambda m: click.echo(m, err=True))))
+
+
 def main():
     cli(prog_name="faderkit")
 

@@ -82,3 +82,13 @@ def faderkit_losses():
     :returns: a list of :class:`faderkit.Entry`; ``factory(env, **params)`` returns a
         :class:`faderkit.train.objective.LossTerm` (``env``: a :class:`faderkit.train.objective.TermEnv`).
     """
+
+
+@hookspec
+def faderkit_executors():
+    """Sweep executors, which run the jobs of ``faderkit sweep`` (see :mod:`faderkit.sweep.executors`).
+
+    :returns: a list of :class:`faderkit.Entry`; ``factory(jobs=N, **params)`` returns an object with
+        ``run(jobs, done)`` that calls :func:`faderkit.sweep.jobs.execute` on every job, wherever it
+        likes, and ``done(result)`` in the calling process as each finishes.
+    """

@@ -26,6 +26,7 @@ KINDS = {
     "classifier": "faderkit_classifiers",
     "face_locator": "faderkit_face_locators",
     "loss": "faderkit_losses",
+    "executor": "faderkit_executors",
 }
 
 

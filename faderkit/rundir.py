@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .atomic import remove_stale, write_text
 from .errors import FaderkitError
+from .tracking import Tracker
 
 
 class RunDir:
@@ -34,6 +35,7 @@ class RunDir:
         self.classifier = self.path / "classifier.safetensors"
         self._lock_fd: int | None = None
         self._added: list[Path] = []
+        self.tracker = Tracker(self.path, self.samples)  # TensorBoard events beside metrics.jsonl, when installed
 
     def open(self, resume: bool) -> None:
         """Create (or, with ``resume``, reopen) the directory and take its lock.
@@ -105,6 +107,7 @@ class RunDir:
         write_text(self.recipe, text)
 
     def close(self) -> None:
+        self.tracker.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
@@ -114,10 +117,12 @@ class RunDir:
         with open(self.metrics, "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
+        self.tracker.log(record)
 
     def truncate_metrics(self, step: int) -> None:
         """On resume: drop records written after the checkpoint we resume from (no duplicated steps);
         lines that are not records (cut short by a crash, or edited by hand) go too."""
+        self.tracker.purge_after(step)
         if self.metrics.exists():
             kept = [json.dumps(r) for r in read_records(self.metrics) if r["step"] <= step]
             write_text(self.metrics, "".join(line + "\n" for line in kept))

@@ -241,5 +241,5 @@ def test_plugins_params_of_an_unknown_name_is_one_error_line():
     result = CliRunner().invoke(cli, ["plugins", "--params", "papr"])
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: no component named 'papr'; registered: adversary, attribute_weighted, celeba, "
-                                     "change_mask, classifier, edges, focal_frequency, l1, latent, mlp, mse, mtcnn, "
-                                     "oxford102, paper, patch, toyfaces, toyflowers")
+                                     "change_mask, classifier, edges, focal_frequency, l1, latent, local, mlp, mse, mtcnn, "
+                                     "oxford102, paper, patch, ray, toyfaces, toyflowers")

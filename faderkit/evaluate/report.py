@@ -35,6 +35,10 @@ DEFINITIONS = {
 def write_report(report: dict, out: Path) -> None:
     atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
     atomic.write_text(out / "report.md", markdown(report))
+    from ..tracking import log_report
+    from .figures import figures
+
+    log_report(report, out, figures(report))
 
 
 def _pct(v) -> str:

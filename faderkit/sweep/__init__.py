@@ -1,0 +1,52 @@
+"""``faderkit sweep``: a grid of recipes over seeds, run by a pluggable executor, compared in one report.
+
+  spec.py       the sweep file (or the command line's --grid/--seeds), validated and planned into runs
+  jobs.py       one run as an executor sees it: train or resume, then eval, each a faderkit process
+  executors.py  the built-in executors, local and ray (registered by plugins/executors)
+  runner.py     the sweep folder, its lock, the jobs, then the report
+  report.py     mean and spread over seeds, noise or real against the reference, targets; report.md/.json/plots
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .runner import run_sweep, write_report
+from .spec import Plan, SweepSpec, from_command_line, parse_spec, plan, read_spec
+
+__all__ = ["sweep", "load", "run_sweep", "write_report", "Plan", "SweepSpec", "plan", "read_spec", "parse_spec",
+           "from_command_line"]
+
+
+def load(source: str | Path, grid=(), seeds: str | None = None, sets=(), name: str | None = None,
+         only: list[str] | None = None) -> Plan:
+    """A planned sweep from a sweep file, or from a recipe plus ``--grid``/``--seeds``/``--set``."""
+    from ..recipe import read_yaml
+    from .spec import parse_seeds, parse_sets
+
+    source = Path(source)
+    raw = read_yaml(source)
+    is_sweep = "recipe" in raw and not ({"data", "model", "train"} & set(raw))
+    if is_sweep:
+        if grid:
+            from ..errors import FaderkitError
+            raise FaderkitError(f"{source} is a sweep file; put the grid in it instead of --grid")
+        spec = read_spec(source)
+        if seeds is not None or sets:
+            merged = spec.model_dump(mode="json", exclude_none=True)
+            if seeds is not None:
+                merged["seeds"] = parse_seeds(seeds)
+            merged["set"] = {**merged.get("set", {}), **parse_sets(sets)}
+            spec = parse_spec(merged, str(source))
+        default_name = spec.name or source.stem
+    else:
+        spec = from_command_line(source, list(grid), seeds or "0", list(sets))
+        default_name = source.stem
+    return plan(spec, name or default_name, only)
+
+
+def sweep(source: str | Path, root: str | Path = "runs", *, grid=(), seeds: str | None = None, sets=(),
+          name: str | None = None, only: list[str] | None = None, executor: str = "local", jobs: int = 1, threads: int | None = None,
+          executor_params: dict | None = None, log=lambda m: None) -> Path:
+    """Plan and run a sweep; returns the path of its report.md."""
+    return run_sweep(load(source, grid, seeds, sets, name, only), Path(root), executor, jobs, threads, executor_params, log)
