@@ -46,7 +46,7 @@ EOF
 
 step "faderkit plugins"
 faderkit plugins > plugins.txt
-for name in paper toyfaces toyflowers celeba oxford102 mtcnn; do
+for name in paper toyfaces toyflowers celeba oxford102 mtcnn objectives; do
     grep -q " $name " plugins.txt || { cat plugins.txt; echo "wheel smoke: plugin $name not listed" >&2; exit 1; }
 done
 
