@@ -149,7 +149,7 @@ def test_report_marks_noise_real_and_targets():
                            {k: v for k, v in figs.items() if k.endswith("s0")}, [])
     assert one["figures"]["x"]["recon_psnr"]["verdict"] == "?"  # one seed: no spread to judge by
     md = report.markdown(s, "t", [])
-    assert "| x | 2/2 |" in md and "| probe_gap.Male | x | 6, 7 | 6 | 1 | +0 | noise |" in md
+    assert "| x | 2/2 |" in md and "| probe_gap.Male | x | 6.0, 7.0 | 6.5 | 1.0 | -0.5 | noise |" in md
 
 
 def test_figures_read_an_eval_report(trained_run):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 #: Figure families in report order: (prefix, title, unit, how many decimals).
 FAMILIES = (
-    ("probe_gap", "latent probe gap", "points", 0),
+    ("probe_gap", "latent probe gap", "points", 1),
     ("progress", "slider progress at 1 (residual)", "", 2),
     ("recon_psnr", "recon PSNR", "dB", 1),
     ("swap", "swap (residual), 0->1 / 1->0", "%", 0),
