@@ -101,9 +101,16 @@ class Tracker:
             self._writer = None
 
 
-def log_report(report: dict, folder: Path, figures: dict[str, float]) -> None:
-    """Eval's figures as scalars at the checkpoint's step, in the report's folder."""
+def log_report(report: dict, folder: Path, figures) -> None:
+    """Eval's figures (``figures(report)``) as scalars at the checkpoint's step, in the report's folder;
+    like all tracking, never a reason for eval to fail."""
     t = Tracker(folder)
+    if not available():
+        return
+    try:
+        figures = figures(report)
+    except Exception:  # noqa: BLE001
+        return
     step = report.get("checkpoint", {}).get("step") or 0
     t.log({f"eval/{k.replace('.', '/')}": v for k, v in figures.items()}, step=step)
     t.close()

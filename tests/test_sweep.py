@@ -141,11 +141,15 @@ def test_report_marks_noise_real_and_targets():
     assert s["figures"]["x"]["recon_psnr"]["verdict"] == "real"   # +0.95 dB against spreads 0.4 and 0.1
     assert s["figures"]["x"]["probe_gap.Male"]["verdict"] == "noise"  # -0.5 against a spread of 10
     assert [t["met"] for t in s["targets"]] == [True, True]
+    only_x = report.summarise(["x"], {k: v for k, v in runs.items() if k.startswith("x")},
+                              {k: v for k, v in figs.items() if k.startswith("x")},
+                              [{"figure": "recon_psnr", "variant": "ref", "min": 1}])
+    assert only_x["targets"] == []  # a target on a variant left out by --only is not judged
     one = report.summarise(["ref", "x"], {k: v for k, v in runs.items() if k.endswith("s0")},
                            {k: v for k, v in figs.items() if k.endswith("s0")}, [])
     assert one["figures"]["x"]["recon_psnr"]["verdict"] == "?"  # one seed: no spread to judge by
     md = report.markdown(s, "t", [])
-    assert "| x | 2/2 |" in md and "| probe_gap.Male | x | 6, 7 | 6 | 1 | +0 | noise |" in md
+    assert "| x | 2/2 |" in md and "| probe_gap.Male | x | 6.0, 7.0 | 6.5 | 1.0 | -0.5 | noise |" in md
 
 
 def test_figures_read_an_eval_report(trained_run):

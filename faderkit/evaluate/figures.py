@@ -4,7 +4,7 @@ from __future__ import annotations
 
 #: Figure families in report order: (prefix, title, unit, how many decimals).
 FAMILIES = (
-    ("probe_gap", "latent probe gap", "points", 0),
+    ("probe_gap", "latent probe gap", "points", 1),
     ("progress", "slider progress at 1 (residual)", "", 2),
     ("recon_psnr", "recon PSNR", "dB", 1),
     ("swap", "swap (residual), 0->1 / 1->0", "%", 0),
@@ -14,35 +14,43 @@ FAMILIES = (
 )
 
 
+def _d(node, *keys) -> dict:
+    """``node[k1][k2]...`` when each is a mapping, else {} (a section may be absent or null)."""
+    for k in keys:
+        node = node.get(k) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
 def figures(report: dict) -> dict[str, float]:
-    """Flat ``{figure: value}`` of one eval report; a section the report lacks gives no figures."""
+    """Flat ``{figure: value}`` of one eval report; a section the report lacks gives no figures
+    (n-valued attributes have no slider progress nor per-direction swaps)."""
     out: dict[str, float] = {}
-    attrs = report.get("checkpoint", {}).get("attributes", [])
-    rc = report.get("reconstruction", {})
-    if "psnr" in rc:
+    attrs = _d(report, "checkpoint").get("attributes") or []
+    rc = _d(report, "reconstruction")
+    if isinstance(rc.get("psnr"), (int, float)):
         out["recon_psnr"] = rc["psnr"]
-    probe = report.get("latent_probe", {}).get("per_attribute", {})
+    probe = _d(report, "latent_probe", "per_attribute")
     for a in attrs:
-        if a in probe and probe[a].get("gap") is not None:
+        if isinstance(_d(probe, a).get("gap"), (int, float)):
             out[f"probe_gap.{a}"] = 100 * probe[a]["gap"]
-    gt = report.get("ground_truth", {}).get("residual", {})
+    gt = _d(report, "ground_truth", "residual")
     for a in attrs:
-        slider = gt.get("per_attribute", {}).get(a, {}).get("slider", {})
-        values, progress = slider.get("values", []), slider.get("progress_edit", [])
+        slider = _d(gt, "per_attribute", a, "slider")
+        values, progress = slider.get("values") or [], slider.get("progress_edit") or []
         if 1.0 in values and len(progress) == len(values):
             out[f"progress.{a}"] = progress[values.index(1.0)]
-    if gt.get("flip_psnr_mean") is not None:
+    if isinstance(gt.get("flip_psnr_mean"), (int, float)):
         out["flip_psnr"] = gt["flip_psnr_mean"]
-    swap = report.get("swap_accuracy", {}).get("residual", {})
+    swap = _d(report, "swap_accuracy", "residual")
     for a in attrs:
-        per = swap.get("per_attribute", {}).get(a, {})
+        per = _d(swap, "per_attribute", a)
         for d in ("0->1", "1->0"):
-            if per.get(d) is not None:
+            if isinstance(per.get(d), (int, float)):
                 out[f"swap.{a}.{d}"] = 100 * per[d]
-    if swap.get("mean") is not None:
+    if isinstance(swap.get("mean"), (int, float)):
         out["swap_mean"] = 100 * swap["mean"]
-    pres = report.get("preservation", {}).get("residual", {})
-    if pres.get("mean") is not None:
+    pres = _d(report, "preservation", "residual")
+    if isinstance(pres.get("mean"), (int, float)):
         out["preservation"] = 100 * pres["mean"]
     return out
 

@@ -38,7 +38,7 @@ def write_report(report: dict, out: Path) -> None:
     from ..tracking import log_report
     from .figures import figures
 
-    log_report(report, out, figures(report))
+    log_report(report, out, figures)
 
 
 def _pct(v) -> str:

@@ -39,6 +39,8 @@ def summarise(plan_variants: list[str], results: dict[str, dict], figures_by_run
     marks = []
     for t in targets:
         for v in ([t["variant"]] if t.get("variant") else plan_variants):
+            if v not in table:  # a variant left out of this run of the sweep (--only)
+                continue
             row = table[v].get(t["figure"])
             met = None if row is None else ((t.get("min") is None or row["mean"] >= t["min"])
                                             and (t.get("max") is None or row["mean"] <= t["max"]))
