@@ -58,14 +58,14 @@ def caption_path(root: Path, label: int, i: int) -> Path:
 def read_mat(path: Path, variables: Sequence[str]) -> dict[str, np.ndarray]:
     """The named variables of a MATLAB file as 1-D int64 arrays; a missing one is an error naming the file."""
     from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
 
     try:
         mat = loadmat(path)
     except FileNotFoundError:
         raise FaderkitError(f"{path} does not exist") from None
-    except (MatReadError, OSError, ValueError, TypeError, NotImplementedError) as exc:  # NotImplementedError: v7.3
-        raise FaderkitError(f"cannot read {path} as a MATLAB file: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # scipy's parser on a damaged file: MatReadError, ValueError, IndexError (truncated), ...
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise FaderkitError(f"cannot read {path} as a MATLAB file: {reason}") from None
     found = sorted(k for k in mat if not k.startswith("__"))
     out = {}
     for v in variables:
