@@ -12,7 +12,8 @@
     GET  /api/test-images/{i}.png     one of them
     POST /api/test-images/{i}         hold it for editing, like an upload
 
-Errors are JSON ``{"error": message}`` with a 4xx status (5xx only for a bug); every request is
+A POST from another origin is refused (403), and with a token set every request needs it (401); see
+:mod:`.fence`. Errors are JSON ``{"error": message}`` with a 4xx status (5xx only for a bug); every request is
 independent, so a bad one never stops the server.
 """
 
@@ -36,6 +37,7 @@ from starlette.routing import Route
 
 from ..errors import FaderkitError
 from .console import Console, png_bytes
+from .fence import Fence
 from .uploads import UploadError, too_large
 
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
@@ -50,6 +52,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 UPLOAD_TYPES = ("image/", "application/octet-stream")
+#: Uploads read and decoded at once (two of them decode at a time, see Console.read_upload).
+UPLOAD_SLOTS = 4
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -93,14 +97,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]", "::1")) -> Starlette:
+def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]", "::1"),
+               token: str | None = None) -> Starlette:
     """The ASGI app for ``console``. ``allowed_hosts``: Host headers answered (others get 400), which
-    keeps a web page elsewhere from reaching a localhost server through DNS rebinding."""
+    keeps a web page elsewhere from reaching a localhost server through DNS rebinding; every
+    state-changing request from another origin is refused, and ``token``, when given, is asked of
+    every request (see :mod:`.fence`)."""
     page = _asset("index.html")
     assets = {name: (_asset(name), kind) for name, kind in STATIC.items()}
     # Every model call runs on one thread, in order of arrival: each call already uses all of torch's
     # threads, and one thread keeps torch's allocations in one malloc arena (a flat RSS under load).
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faderkit-model")
+
+    # At most UPLOAD_SLOTS bodies in memory at once, however many clients send: with the held images'
+    # byte cap this bounds the memory a flood of uploads can take.
+    upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
 
     async def on_model_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(model_thread, functools.partial(fn, *args))
@@ -124,8 +135,10 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
             return error(415, "send the image's bytes as the request body, with Content-Type image/* or "
                               f"application/octet-stream (got {kind or 'none'})")
         name = unquote(request.headers.get("x-filename", ""))[:120].strip() or "the file"
-        data = await read_body(request, console.max_upload_bytes)
-        x = await run_in_threadpool(console.read_upload, data, name)
+        async with upload_slots:  # the others wait, their bodies still in the network's buffers
+            data = await read_body(request, console.max_upload_bytes)
+            x = await run_in_threadpool(console.read_upload, data, name)
+            del data
         held = await on_model_thread(console.add, x, name)
         return JSONResponse(held, status_code=201)
 
@@ -206,7 +219,8 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
     hosts = ["*"] if "*" in allowed_hosts else list(allowed_hosts)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+                    Middleware(Fence, token=token)],
         exception_handlers={UploadError: refused, FaderkitError: bad_request, LookupError: not_found,
                             Exception: unexpected},
     )
