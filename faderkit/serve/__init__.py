@@ -55,6 +55,7 @@ def bind(host: str, port: int) -> socket.socket:
             raise FaderkitError(f"not allowed to listen on port {port} (ports below 1024 need privileges); "
                                 "choose another with --port") from None
         raise FaderkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)  # connections wait in the backlog from now on: the URL printed next already answers
     return sock
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -79,6 +81,14 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _lower_priority() -> None:
+    """Nice the calling thread by 10 (Linux sets priorities per thread); elsewhere, leave it as it is."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    except (AttributeError, OSError):
+        pass
+
+
 def _asset(name: str) -> bytes:
     return resources.files("faderkit.serve").joinpath("static", name).read_bytes()
 
@@ -108,6 +118,9 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
     # Every model call runs on one thread, in order of arrival: each call already uses all of torch's
     # threads, and one thread keeps torch's allocations in one malloc arena (a flat RSS under load).
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faderkit-model")
+    # Uploads decode on two threads of their own at a lower CPU priority, so that a flood of large
+    # uploads cannot starve the edits (torch's threads wait on each other, and on a busy core).
+    decode_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="faderkit-decode", initializer=_lower_priority)
 
     # At most UPLOAD_SLOTS bodies in memory at once, however many clients send: with the held images'
     # byte cap this bounds the memory a flood of uploads can take.
@@ -137,7 +150,7 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
         name = unquote(request.headers.get("x-filename", ""))[:120].strip() or "the file"
         async with upload_slots:  # the others wait, their bodies still in the network's buffers
             data = await read_body(request, console.max_upload_bytes)
-            x = await run_in_threadpool(console.read_upload, data, name)
+            x = await asyncio.get_running_loop().run_in_executor(decode_threads, console.read_upload, data, name)
             del data
         held = await on_model_thread(console.add, x, name)
         return JSONResponse(held, status_code=201)
