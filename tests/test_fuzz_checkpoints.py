@@ -5,7 +5,6 @@ would write it), and tensors renamed, reshaped or retyped; then loaded and, when
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest

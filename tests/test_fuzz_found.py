@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
