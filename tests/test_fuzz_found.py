@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import socket
@@ -92,3 +93,36 @@ def test_the_console_listens_before_its_url_is_printed():
         socket.create_connection(sock.getsockname()[:2], timeout=5).close()
     finally:
         sock.close()
+
+
+#: A setid.mat mutated by the fuzzer: scipy's loadmat dies on it with a segmentation fault.
+CRASHING_MAT = base64.b64decode(
+    "TUFUTEFCIDUuMCBNQVQtZmlsZSBQbGF0Zm9ybTogcG9zaXgsIENyZWF0ZWQgb246IFNhdCBEZWMgIDUgMDQ6MDA6MDMgMjAyNgAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSU0OAAAASAAAAAYAAAAIAAAADgAAAAAA"
+    "AAAFAAAACAAAAAEAAAACAAAAAQAAAAUAAAB0cm5pZAAAAAwAAAAQAAAAAQAAAAAAAAACAAAAAAAAAA4AAABAAAAABgAAAAgAAAAO"
+    "AAAAAAAAAAUAAAAIAAAAAQAAAAEAAAABAAAABQAAAHZhbGlkAAAADAAAAAgAAAADAAAAAAAAAA4AAABAAAAABgAAAAgAAAAOAAAA"
+    "AAAAAAUAAAAIAAAAAQAAAAEAAAABAAAABQAAAHRzdGlkAAgAAAAEAAAAAAAAAA==")
+
+
+def test_a_mat_file_that_crashes_scipy_is_one_error_line(tmp_path):
+    """Found: the .mat above killed the whole process (SIGSEGV in scipy's parser); now parsed in a child."""
+    path = tmp_path / "setid.mat"
+    path.write_bytes(CRASHING_MAT)
+    with pytest.raises(FaderkitError, match=r"cannot read .*setid\.mat as a MATLAB file: its parser crashed"):
+        read_mat(path, ["trnid", "valid", "tstid"])
+
+
+def test_edit_options_that_are_not_an_object_are_a_400(trained_run, toy_root):
+    """Found: {"options": true} in an edit request was a 500 (a TypeError in the console)."""
+    from starlette.testclient import TestClient
+
+    from faderkit.serve.app import create_app
+    from faderkit.serve.console import Console
+
+    console = Console(Editor.load(trained_run / "best.safetensors"))
+    client = TestClient(create_app(console), base_url="http://127.0.0.1:8000")
+    image = client.post("/api/images", content=(toy_root / "img_align_celeba/000055.jpg").read_bytes(),
+                        headers={"Content-Type": "image/jpeg"}).json()["id"]
+    for options in (True, 1, "decoded", [1]):
+        r = client.post("/api/edit", json={"image": image, "values": {}, "options": options})
+        assert r.status_code == 400 and r.json()["error"] == 'options must be an object, e.g. {"mode": "residual"}'

@@ -171,6 +171,8 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
             return error(400, 'expected a JSON body: {"image": id, "values": {...}}')
         if not isinstance(body, dict) or not isinstance(body.get("image"), str):
             return error(400, 'expected a JSON body: {"image": id, "values": {...}}')
+        if not isinstance(body.get("options", {}), (dict, type(None))):
+            return error(400, 'options must be an object, e.g. {"mode": "residual"}')
 
         def model_part():  # PNG encoding too: beside torch's threads it would only slow them down
             started = time.perf_counter()
