@@ -105,7 +105,7 @@ MATS = st.one_of(
 )
 
 
-@budget(40)
+@budget(10)  # each example starts a child process (see read_mat)
 @given(blob=MATS)
 def test_oxford_mat(tmp_path_factory, blob):
     _check(tmp_path_factory.mktemp("mat"), "setid.mat", blob, lambda p: read_mat(p, ["trnid", "valid", "tstid"]))
