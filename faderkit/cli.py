@@ -220,8 +220,11 @@ def edit(image, checkpoint, settings, output, mode, compare, sweep, labels, over
 @click.option("--max-side", default=1024, show_default=True, type=click.IntRange(64, 8192),
               help="A larger photo is held downscaled so that its longer side is this many pixels, keeping the "
                    "residual preview (the whole photo) live; for a full-size edit use faderkit edit.")
+@click.option("--token", envvar="FADERKIT_TOKEN", metavar="TEXT",
+              help="Ask every request for this token (at least 16 characters; also FADERKIT_TOKEN). Beyond "
+                   "loopback one is generated and printed when none is given.")
 def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_test_images, max_upload_mb,
-          max_megapixels, max_side):
+          max_megapixels, max_side, token):
     """Open the mixing console for CHECKPOINT: a local web page with one fader per attribute.
 
     Drop in an image (or pick one of the dataset's test images); the faders start where the model's
@@ -240,7 +243,7 @@ def serve(checkpoint, host, port, device, threads, fader_range, data_root, no_te
     span = parse_fader_range(fader_range)
     run_server(checkpoint, host, port, device=device, threads=threads, data_root=data_root, test_images=not no_test_images,
                fader_range=span, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
-               max_side=max_side, log=lambda m: click.echo(m, err=True),
+               max_side=max_side, token=token, log=lambda m: click.echo(m, err=True),
                ready=lambda url: click.echo(f"faderkit console: {url}  (Ctrl-C to stop)"))
 
 

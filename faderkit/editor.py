@@ -317,6 +317,12 @@ def check_fader_meta(meta: dict, path) -> tuple:
 
 
 def _load_weights(module: torch.nn.Module, state: dict, path) -> None:
+    # assign=True takes each tensor as it is, dtype included: a float16 weight would load and fail later
+    for name, expected in module.state_dict().items():
+        if name in state and state[name].dtype != expected.dtype:
+            raise FaderkitError(f"{path}: its weights do not fit the architecture in its own recipe ({name} is "
+                                f"{str(state[name].dtype).removeprefix('torch.')}, expected "
+                                f"{str(expected.dtype).removeprefix('torch.')})")
     try:
         module.load_state_dict(state, assign=True)
     except RuntimeError as exc:

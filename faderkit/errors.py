@@ -2,7 +2,13 @@
 
 
 class FaderkitError(Exception):
-    """A problem with the user's input or files; the CLI prints it as one line and exits non-zero."""
+    """A problem with the user's input or files; the CLI prints it as one line and exits non-zero.
+
+    A line break in the message (a quoted key, path or value holding one) is written as ``\\n``, so
+    the message stays one line for Python callers too."""
+
+    def __init__(self, message: object = "", *args):
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"), *args)
 
 
 def brief(exc: BaseException, limit: int = 160) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import struct
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -54,8 +56,59 @@ def normalise(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+class ImageRefused(FaderkitError):
+    """An image that cannot be decoded. ``kind`` says why, for a server's status code: ``"too-large"``
+    (more pixels than allowed: a decompression bomb, refused from its header), ``"unknown"`` (not a
+    format faderkit reads), ``"damaged"`` (truncated or corrupt) or ``"empty"`` (no pixels)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+#: What :func:`decode` opens by default; Pillow opens more (EPS runs Ghostscript), none of them photos.
+FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+KNOWN = "give a JPEG, PNG, WebP, TIFF, BMP or GIF image"
+
+
+def decode(source, name: str, max_pixels: int = MAX_PIXELS, limit: str | None = None) -> Image.Image:
+    """An image file (a path or a binary file object) -> RGB as displayed (see :func:`normalise`).
+
+    The one place images from users are decoded: a short list of formats, the pixel count read from
+    the header and refused before any pixel is decoded, Pillow's warnings (corrupt EXIF, odd tags)
+    kept off the user's terminal, and every failure an :class:`ImageRefused` naming ``name``.
+    ``limit``: how to call ``max_pixels`` in a message (default "the limit of N MP")."""
+    limit = limit or f"the limit of {max_pixels / 1e6:g} MP"
+    bomb = "refused as a possible decompression bomb (or a photo to downscale first)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source, formats=FORMATS) as im:
+                pixels = im.width * im.height
+                if pixels > max_pixels:
+                    raise ImageRefused("too-large", f"{name} declares {im.width}x{im.height} pixels "
+                                                    f"({pixels / 1e6:.0f} MP), over {limit}: {bomb}")
+                if pixels == 0:
+                    raise ImageRefused("empty", f"{name} has no pixels ({im.width}x{im.height})")
+                im.load()
+                return normalise(im)
+    except ImageRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow: "Image size (900000000 pixels) exceeds ..."
+        size = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
+        raise ImageRefused("too-large", f"{name} declares {size}, over {limit}: {bomb}") from None
+    except UnidentifiedImageError:
+        raise ImageRefused("unknown", f"{name} is not in an image format faderkit can read; {KNOWN}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+        raise ImageRefused("damaged", f"cannot read image {name}: {reason or type(exc).__name__}; "
+                                      "it may be truncated or damaged") from None
+
+
 def open_image(path: str | Path) -> Image.Image:
-    """Open a user's image as RGB (see :func:`normalise`); any failure is a one-line FaderkitError."""
+    """Open a user's image as RGB (see :func:`decode`); any failure is a one-line FaderkitError."""
     path = Path(path)
     if not path.exists():
         raise FaderkitError(f"image not found: {path}")
@@ -63,27 +116,9 @@ def open_image(path: str | Path) -> Image.Image:
         raise FaderkitError(f"{path} is a folder, not an image")
     if not path.is_file():
         raise FaderkitError(f"{path} is not a regular file (a pipe or a device); give an image file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise FaderkitError(f"{path} declares {im.width}x{im.height} pixels, over the limit of "
-                                        f"{MAX_PIXELS:,}: refused as a possible decompression bomb")
-                im.load()
-                return normalise(im)
-    except FaderkitError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        size = str(exc).split("(")[1].split(")")[0] if "(" in str(exc) else "too many pixels"
-        raise FaderkitError(f"{path} declares {size}, over the limit of {MAX_PIXELS:,} pixels: "
-                            "refused as a possible decompression bomb") from None
-    except UnidentifiedImageError:
-        kind = "an empty file" if path.stat().st_size == 0 else "not in an image format faderkit can read"
-        raise FaderkitError(f"{path} is {kind}; give a JPEG, PNG, WebP, TIFF, BMP or GIF image") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
-        raise FaderkitError(f"cannot read image {path}: {reason}") from None
+    if path.stat().st_size == 0:
+        raise ImageRefused("unknown", f"{path} is an empty file; {KNOWN}")
+    return decode(path, str(path))
 
 
 def _to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:

@@ -255,13 +255,13 @@ def test_bad_uploads_get_a_clear_message_and_a_4xx_and_the_server_keeps_serving(
     face = (toy_root / FACE).read_bytes()
     cases = [
         (b"just some notes\n", "text/plain", 415, "Content-Type image/"),
-        (b"just some notes\n", "image/jpeg", 415, "notes.txt is not an image faderkit can read"),
+        (b"just some notes\n", "image/jpeg", 415, "notes.txt is not in an image format faderkit can read"),
         (face[:400], "image/jpeg", 400, "truncated or damaged"),
         (b"", "image/png", 400, "is empty"),
         (bomb_png(30000), "image/png", 413, "declares 900 MP, over this server's limit of 4 MP"),
         (bomb_png(3000), "image/png", 413, "3000x3000 pixels (9 MP), over this server's limit of 4 MP"),
         (b"\0" * 300_000, "image/png", 413, "over this server's limit of 0.190735 MB"),
-        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "image/x-eps", 415, "not an image"),  # never Ghostscript
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "image/x-eps", 415, "not in an image format"),  # never Ghostscript
     ]
     for data, kind, status, message in cases:
         r = upload(client, data, kind, name="notes.txt")

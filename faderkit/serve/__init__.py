@@ -56,6 +56,7 @@ def bind(host: str, port: int) -> socket.socket:
             raise FaderkitError(f"not allowed to listen on port {port} (ports below 1024 need privileges); "
                                 "choose another with --port") from None
         raise FaderkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)  # connections wait in the backlog from now on: the URL printed next already answers
     return sock
 
 
@@ -70,7 +71,7 @@ def url_of(sock: socket.socket, host: str) -> str:
 def console_for(checkpoint: str | Path, *, device: str = "cpu", threads: int | None = None, data_root=None,
                 test_images: bool = True,
                 fader_range=(-1.0, 2.0), max_upload_mb: float = 20, max_megapixels: float = 25,
-                max_side: int = 1024, max_images: int = 32, log=print):
+                max_side: int = 1024, max_images: int = 32, max_held_mb: float = 256, log=print):
     """A :class:`.console.Console` for ``checkpoint``: the Editor loaded, the dataset's test images
     ready to open in the background (unless ``test_images`` is false); ``threads``: torch's CPU threads."""
     from ..editor import Editor
@@ -92,34 +93,49 @@ def console_for(checkpoint: str | Path, *, device: str = "cpu", threads: int | N
         tests = TestImages(recipe, editor.attributes, data_root, log=log)
     return Console(editor, name=checkpoint.name, fader_range=fader_range, max_images=max_images,
                    max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
-                   max_side=max_side,
+                   max_side=max_side, max_held_bytes=int(max_held_mb * 2**20),
                    test_images=tests)
 
 
-def _server(console, sock: socket.socket, host: str, log):
+def guard(host: str, token: str | None, log) -> str | None:
+    """The token the console will ask for: ``token`` (checked), or beyond loopback one generated."""
+    from .fence import check_token, new_token
+
+    if token is not None:
+        problem = check_token(token)
+        if problem:
+            raise FaderkitError(problem)
+        return token
+    if is_loopback(host):
+        return None
+    log(f"listening on {host}, beyond this machine: the console asks for a token, generated for this run "
+        "(choose your own with --token); open the URL below, which carries it")
+    return new_token()
+
+
+def _server(console, sock: socket.socket, host: str, log, token: str | None = None):
     import uvicorn
 
     from .app import create_app
 
     open_to_all = not is_loopback(host)
-    if open_to_all:
-        log(f"warning: listening on {host}, not on this machine alone: anyone who can reach it can upload images "
-            "and use the model. Use the default --host 127.0.0.1 unless you mean that.")
-    app = create_app(console, allowed_hosts=("*",) if open_to_all else LOOPBACK + ("[::1]",))
+    app = create_app(console, allowed_hosts=("*",) if open_to_all else LOOPBACK + ("[::1]",), token=token)
     if console.test_images is not None and console.test_images.state == "loading":
         console.test_images.start()
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
 
 
 def serve(checkpoint: str | Path, host: str = "127.0.0.1", port: int = 8000, *, log=print, ready=print,
-          **options) -> None:
+          token: str | None = None, **options) -> None:
     """Load ``checkpoint`` and serve the console until Ctrl-C; ``options`` as :func:`console_for`.
-    ``ready(url)`` is called once the port is open."""
+    ``token``: asked of every request (beyond loopback one is generated when none is given).
+    ``ready(url)`` is called once the port is open, with the token in the URL when there is one."""
     _require_extra()
+    token = guard(host, token, log)
     console = console_for(checkpoint, log=log, **options)
     sock = bind(host, port)
-    server = _server(console, sock, host, log)
-    ready(url_of(sock, host))
+    server = _server(console, sock, host, log, token)
+    ready(url_of(sock, host) + (f"?token={token}" if token else ""))
     server.run(sockets=[sock])
 
 
@@ -130,14 +146,15 @@ class Running:
             print(running.url)
     """
 
-    def __init__(self, console, host: str = "127.0.0.1", port: int = 0, log=print):
+    def __init__(self, console, host: str = "127.0.0.1", port: int = 0, log=print, token: str | None = None):
         _require_extra()
         import threading
         import time
 
+        self.token = guard(host, token, log)
         sock = bind(host, port)
         self.url = url_of(sock, host)
-        self.server = _server(console, sock, host, log)
+        self.server = _server(console, sock, host, log, self.token)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True,
                                        name="faderkit-serve")
         self.thread.start()

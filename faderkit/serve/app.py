@@ -12,7 +12,8 @@
     GET  /api/test-images/{i}.png     one of them
     POST /api/test-images/{i}         hold it for editing, like an upload
 
-Errors are JSON ``{"error": message}`` with a 4xx status (5xx only for a bug); every request is
+A POST from another origin is refused (403), and with a token set every request needs it (401); see
+:mod:`.fence`. Errors are JSON ``{"error": message}`` with a 4xx status (5xx only for a bug); every request is
 independent, so a bad one never stops the server.
 """
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -36,6 +39,7 @@ from starlette.routing import Route
 
 from ..errors import FaderkitError
 from .console import Console, png_bytes
+from .fence import Fence
 from .uploads import UploadError, too_large
 
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
@@ -50,6 +54,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 UPLOAD_TYPES = ("image/", "application/octet-stream")
+#: Uploads read and decoded at once (two of them decode at a time, see Console.read_upload).
+UPLOAD_SLOTS = 4
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -75,6 +81,14 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _lower_priority() -> None:
+    """Nice the calling thread by 10 (Linux sets priorities per thread); elsewhere, leave it as it is."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    except (AttributeError, OSError):
+        pass
+
+
 def _asset(name: str) -> bytes:
     return resources.files("faderkit.serve").joinpath("static", name).read_bytes()
 
@@ -93,14 +107,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]", "::1")) -> Starlette:
+def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]", "::1"),
+               token: str | None = None) -> Starlette:
     """The ASGI app for ``console``. ``allowed_hosts``: Host headers answered (others get 400), which
-    keeps a web page elsewhere from reaching a localhost server through DNS rebinding."""
+    keeps a web page elsewhere from reaching a localhost server through DNS rebinding; every
+    state-changing request from another origin is refused, and ``token``, when given, is asked of
+    every request (see :mod:`.fence`)."""
     page = _asset("index.html")
     assets = {name: (_asset(name), kind) for name, kind in STATIC.items()}
     # Every model call runs on one thread, in order of arrival: each call already uses all of torch's
     # threads, and one thread keeps torch's allocations in one malloc arena (a flat RSS under load).
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faderkit-model")
+    # Uploads decode on two threads of their own at a lower CPU priority, so that a flood of large
+    # uploads cannot starve the edits (torch's threads wait on each other, and on a busy core).
+    decode_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="faderkit-decode", initializer=_lower_priority)
+
+    # At most UPLOAD_SLOTS bodies in memory at once, however many clients send: with the held images'
+    # byte cap this bounds the memory a flood of uploads can take.
+    upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
 
     async def on_model_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(model_thread, functools.partial(fn, *args))
@@ -124,8 +148,10 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
             return error(415, "send the image's bytes as the request body, with Content-Type image/* or "
                               f"application/octet-stream (got {kind or 'none'})")
         name = unquote(request.headers.get("x-filename", ""))[:120].strip() or "the file"
-        data = await read_body(request, console.max_upload_bytes)
-        x = await run_in_threadpool(console.read_upload, data, name)
+        async with upload_slots:  # the others wait, their bodies still in the network's buffers
+            data = await read_body(request, console.max_upload_bytes)
+            x = await asyncio.get_running_loop().run_in_executor(decode_threads, console.read_upload, data, name)
+            del data
         held = await on_model_thread(console.add, x, name)
         return JSONResponse(held, status_code=201)
 
@@ -145,6 +171,8 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
             return error(400, 'expected a JSON body: {"image": id, "values": {...}}')
         if not isinstance(body, dict) or not isinstance(body.get("image"), str):
             return error(400, 'expected a JSON body: {"image": id, "values": {...}}')
+        if not isinstance(body.get("options", {}), (dict, type(None))):
+            return error(400, 'options must be an object, e.g. {"mode": "residual"}')
 
         def model_part():  # PNG encoding too: beside torch's threads it would only slow them down
             started = time.perf_counter()
@@ -206,7 +234,8 @@ def create_app(console: Console, allowed_hosts=("127.0.0.1", "localhost", "[::1]
     hosts = ["*"] if "*" in allowed_hosts else list(allowed_hosts)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+                    Middleware(Fence, token=token)],
         exception_handlers={UploadError: refused, FaderkitError: bad_request, LookupError: not_found,
                             Exception: unexpected},
     )

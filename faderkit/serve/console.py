@@ -56,6 +56,11 @@ class Picture:
     placements: list | None = None     # where each of those faces lies in the photo
     note: str = ""           # what became of the alignment, for the page
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the picture holds."""
+        return (self.crop.nbytes + self.photo.nbytes + (0 if self.faces is None else self.faces.nbytes))
+
     @classmethod
     def of(cls, editor, photo: Image.Image) -> "Picture":
         """Both views of ``photo``: its loader's crop, and (when ``Editor.edit`` would align it) every
@@ -130,10 +135,10 @@ class Console:
 
     def __init__(self, editor, *, name: str = "model", fader_range=(-1.0, 2.0), max_images: int = 32,
                  max_upload_bytes: int = 20 * 2**20, max_pixels: int = 25_000_000, max_side: int = 1024,
-                 test_images=None):
+                 max_held_bytes: int = 256 * 2**20, test_images=None):
         self.editor, self.name, self.fader_range = editor, name, tuple(float(v) for v in fader_range)
         self.max_images, self.max_upload_bytes, self.max_pixels = max_images, max_upload_bytes, max_pixels
-        self.max_side = max_side
+        self.max_side, self.max_held_bytes = max_side, max_held_bytes
         self.test_images = test_images
         self.options = dict(EDIT_OPTIONS)
         if editor.template:
@@ -160,7 +165,7 @@ class Console:
             "modes": [m.as_json() for m in MODES],
             "limits": {"max_upload_bytes": self.max_upload_bytes, "max_pixels": self.max_pixels,
                        "max_side": self.max_side},
-            "max_images": self.max_images,
+            "max_images": self.max_images, "max_held_bytes": self.max_held_bytes,
         }
 
     def defaults(self) -> dict:
@@ -195,7 +200,9 @@ class Console:
         held = Held(picture, inferred, name)
         with self._images_lock:
             self._images[image_id] = held
-            while len(self._images) > self.max_images:
+            # the most recent max_images, and no more than max_held_bytes of them (the newest is always held)
+            while len(self._images) > self.max_images or (
+                    len(self._images) > 1 and sum(h.picture.nbytes for h in self._images.values()) > self.max_held_bytes):
                 self._images.popitem(last=False)
         height, width = picture.photo.shape[:2]
         return {"id": image_id, "name": name, "inferred": inferred, "size": [width, height],
@@ -207,7 +214,7 @@ class Console:
             held = self._images.get(image_id)
             if held is None:
                 raise NotHeld(f"this server no longer holds that image (it keeps the {self.max_images} most "
-                              "recent); open it again")
+                              f"recent, {self.max_held_bytes / 2**20:g} MB at most); open it again")
             self._images.move_to_end(image_id)
             return held
 
