@@ -10,18 +10,20 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..data import BatchStream, open_dataset, prepare_batch
-from ..device import pick_device
+from ..device import configure_backends, describe, gpu_recipe_on_cpu, pick_device
 from ..distributed import Dist
 from ..errors import FaderkitError, brief
 from ..interfaces import Attribute
 from ..model import FaderModel, build_patch_discriminator
+from ..precision import resolve as resolve_precision
+from ..prefetch import Prefetcher
 from ..recipe import Recipe, as_resolved, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
 from .adversary import LatentAdversary
 from .classifier import load_classifier, train_classifier
 from .decoded import DecodedLosses
-from .optim import adam, update
+from .optim import adam, update, with_scaler
 from .progress import progress_bar
 from .reconstruction import edge_loss, reconstruction_loss
 from .validation import improves, score, validate
@@ -59,6 +61,7 @@ class Trainer:
         r, t = self.recipe, self.recipe.train
         if t.threads:
             torch.set_num_threads(t.threads)
+        self._choose_precision()
         if t.batch_size % self.dist.world:
             raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
         self.dataset = open_dataset(r)
@@ -85,25 +88,48 @@ class Trainer:
                                                              self.model.discriminator))
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
         self.opt_ae = adam(self.ae_params, r, self.device)
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
+        self.autocast, self.scaler = self.precision.autocast(), self.precision.grad_scaler()
+        with_scaler(self.opt_ae, self.scaler)
         self.adversary = LatentAdversary(self.model.discriminator, dis, self.attrs, t,
-                                         adam(self.model.discriminator.parameters(), r, self.device, t.dis_lr), self.autocast)
+                                         with_scaler(adam(self.model.discriminator.parameters(), r, self.device,
+                                                          t.dis_lr), self.scaler), self.autocast)
         self.patch = build_patch_discriminator(r, self.attrs)
         patch_w = opt_patch = None
         if self.patch is not None:
             self.patch.to(self.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
-            patch_w, opt_patch = self._wrap(self.patch), adam(self.patch.parameters(), r, self.device)
+            patch_w, opt_patch = self._wrap(self.patch), with_scaler(adam(self.patch.parameters(), r, self.device),
+                                                                     self.scaler)
         self.decoded = DecodedLosses(self.model, self.dec, self.attrs, t, self.autocast, self.patch, patch_w, opt_patch)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
+        prefetch = t.prefetch if t.prefetch is not None else self.device.type == "cuda"
+        self.prefetch = Prefetcher(self.stream, pin=self.device.type == "cuda", enabled=prefetch)
         self.step, self.best = 0, None
         n = min(8, len(self.valid_split))
         self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
         self.sample_y = self.valid_split.labels[:n].to(self.device)
         self.classifier = None
 
+    def _choose_precision(self) -> None:
+        """Device set-up and the precision (a resumed run keeps its own under auto), said on the first log line."""
+        t = self.recipe.train
+        configure_backends(self.device, t.tf32)
+        stored, resuming = None, self.resume and self.run.last.exists()
+        if resuming:
+            try:
+                stored = ckpt.read_meta(self.run.last).get("precision")
+            except FaderkitError:
+                pass  # reported where the checkpoint is read for resuming
+        self.precision = resolve_precision(t.amp, self.device, stored)
+        self.log(f"device: {describe(self.device)}; precision: {self.precision}")
+        warning = gpu_recipe_on_cpu(self.device, self.recipe.data.image_size)
+        if warning:
+            self.log(warning)
+        if self.main and not resuming:  # a resumed run's record is already there
+            self.run.log({"step": 0, "device": describe(self.device), "precision": self.precision.name})
+
     def _wrap(self, module):
-        module = self.dist.wrap(module)
+        module = self.dist.wrap(module, self.recipe.train.sync_bn)
         return torch.compile(module) if self.recipe.train.compile else module
 
     def _optimizers(self):
@@ -117,7 +143,9 @@ class Trainer:
         meta = {"kind": "fader", "recipe": self.recipe.model_dump(mode="json"),
                 "attributes": [a.to_json() for a in self.attrs], "step": self.step, "best": self.best,
                 "image_size": self.recipe.data.image_size, "preprocess": self.dataset.preprocess_spec(),
-                "has_classifier": self.classifier is not None}
+                "has_classifier": self.classifier is not None, "precision": self.precision.name}
+        if self.scaler is not None:
+            meta["grad_scaler"] = self.scaler.state_dict()
         if self.classifier is not None:
             tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
         if self.patch is not None:
@@ -146,6 +174,8 @@ class Trainer:
             for name, opt in self._optimizers():
                 opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
             self.adversary.load_state(ckpt.unprefixed("adversary", tensors), self.device)
+            if self.scaler is not None and isinstance(meta.get("grad_scaler"), dict):
+                self.scaler.load_state_dict(meta["grad_scaler"])
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
@@ -155,7 +185,7 @@ class Trainer:
 
     # -- one iteration
     def _batch(self, b: int, gen: torch.Generator):
-        images, labels = self.stream.batch(b)
+        images, labels = self.prefetch.batch(b)
         x = prepare_batch(images, self.device, self.recipe.train.flip, gen, self.recipe.train.channels_last)
         return x, labels
 
@@ -244,6 +274,8 @@ class Trainer:
                 self.run.discard_if_unused()
             raise
         finally:
+            if hasattr(self, "prefetch"):
+                self.prefetch.close()
             self.run.close()
             self.dist.close()
         return self.run.best if self.run.best.exists() else self.run.last
@@ -263,10 +295,11 @@ class Trainer:
     def _classifier(self) -> None:
         r = self.recipe
         if self.main and not self.run.classifier.exists():
-            _, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress)
+            _, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress,
+                                      precision=self.precision)
             self.log("classifier valid accuracy: " + ", ".join(f"{a.name} {v:.1%}" for a, v in zip(self.attrs, acc)))
             self.run.log({"step": 0, "classifier_valid_accuracy": dict(zip([a.name for a in self.attrs], acc))})
-        self.dist.barrier()
+        self.dist.wait_for_main()
         self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
         self.classifier.requires_grad_(False)
         self.decoded.classifier = self.classifier
@@ -291,9 +324,12 @@ class Trainer:
                     continue
                 if self.step % t.log_every == 0 or done:
                     ips = seen / (time.perf_counter() - t0)
-                    self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1)})
+                    gpu = {"gpu_peak_mib": round(torch.cuda.max_memory_allocated(self.device) / 2**20)} \
+                        if self.device.type == "cuda" else {}
+                    self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1), **gpu})
                     bar.update(task, completed=self.step, stats=f"rec {stats['loss_rec']:.4f} dis {stats['loss_dis']:.3f} "
-                               f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s")
+                               f"adv {stats['loss_adv']:.3f} λ {stats['lambda_e']:.2g} {ips:.0f} img/s"
+                               + (f" {gpu['gpu_peak_mib']:,} MiB" if gpu else ""))
                     t0, seen = time.perf_counter(), 0
                 if self.step % t.eval_every == 0 or done:
                     ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)
