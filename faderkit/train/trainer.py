@@ -109,6 +109,8 @@ class Trainer:
         self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
         self.sample_y = self.valid_split.labels[:n].to(self.device)
         self.classifier = None
+        if self.main and self._precision_record:  # once the data is known usable: a failed start leaves no run
+            self.run.log(self._precision_record)
 
     def _choose_precision(self) -> None:
         """Device set-up and the precision (a resumed run keeps its own under auto), said on the first log line."""
@@ -125,8 +127,8 @@ class Trainer:
         warning = gpu_recipe_on_cpu(self.device, self.recipe.data.image_size)
         if warning:
             self.log(warning)
-        if self.main and not resuming:  # a resumed run's record is already there
-            self.run.log({"step": 0, "device": describe(self.device), "precision": self.precision.name})
+        self._precision_record = None if resuming else {"step": 0, "device": describe(self.device),
+                                                         "precision": self.precision.name}
 
     def _wrap(self, module):
         module = self.dist.wrap(module, self.recipe.train.sync_bn)
