@@ -16,10 +16,12 @@ batch 32, 3 binary attributes, toy faces):
                   foreach-adam, channels-last (whole model),
                   compile (inductor), threads-1, published-schedule (shared_batch=false: its own batch
                   and encoder pass for the discriminator step, as the published code does)
+  precision rows  fp32 (train.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv: the default row
+                  is train.amp auto, so it is fp32 or bf16 as this machine's calibration decides
   quickstart      --quickstart: issue 10's quickstart recipe (64 px, 5 layers, 32..256 maps, mlp
                   discriminator, dis_steps 5 on replayed latents), before and now; with its implied time
 
---profile N prints torch.profiler's top ops over N iterations of published-code, before and default;
+--profile N prints torch.profiler's top ops over N iterations of published-code, before, default and the precision rows;
 FLOPs of one iteration are counted by torch.utils.flop_counter and held against the CPU's peak (cpu_peak.py).
 
     python benchmarks/train_throughput.py --reference /path/to/FaderNetworks/src --quickstart --profile 3
@@ -43,7 +45,7 @@ import published_ref
 
 #: issue 13's same-run figures (2 CPU cores, published code timed with its own modules): s per iteration
 ISSUE13_PUBLISHED_S = {64: 0.580, 256: 4.639}
-OLD = {"optimizer_impl": "torch"}
+OLD = {"optimizer_impl": "torch", "amp": "off"}
 ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), threads override)
     "before": ("faderkit e5da8c6: torch's default Adam, oneDNN as torch calls it", OLD, (False, False), None),
     "default": ("faderkit now: fused Adam, cpuconv (matmul + layout per layer)", {}, (True, True), None),
@@ -56,6 +58,11 @@ ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), thread
     "compile": ("default + torch.compile (inductor)", {"compile": True}, (True, True), None),
     "threads-1": ("default on 1 thread", {}, (True, True), 1),
     "published-schedule": ("default, shared_batch=false", {"shared_batch": False}, (True, True), None),
+    "fp32": ("default, train.amp off (fp32)", {"amp": "off"}, (True, True), None),
+    "bf16": ("default, train.amp bf16 (autocast)", {"amp": "bf16"}, (True, True), None),
+    "bf16-channels-last": ("bf16 + channels_last for the whole model", {"amp": "bf16", "channels_last": True},
+                           (True, True), None),
+    "bf16-no-cpuconv": ("bf16 without cpuconv", {"amp": "bf16"}, (False, False), None),
 }
 DEFAULT_ROWS = ["before", "default", "no-cpuconv", "matmul-only", "layout-only", "torch-adam", "channels-last"]
 #: issue 10's quickstart (model and train sections over recipes/quickstart.yaml)
@@ -245,7 +252,7 @@ def main(argv=None) -> int:
                       file=sys.stderr, flush=True)
             if args.profile:
                 for r in rows:
-                    if r.name in ("published-code", "before", "default"):
+                    if r.name in ("published-code", "before", "default", "fp32", "bf16", "bf16-channels-last"):
                         profile(r, args.profile, args.threads, args.top)
             base = next((r for r in rows if r.name == "published-code"), None)
             base_s = statistics.median(base.windows) if base else ISSUE13_PUBLISHED_S.get(size)

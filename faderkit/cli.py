@@ -97,7 +97,9 @@ def train(recipe, overrides, run_dir, resume, device, print_recipe, quiet):
 
     resolved = load_recipe(recipe, list(overrides))
     if print_recipe:
-        click.echo(to_yaml(resolved), nl=False)
+        from .precision import choice_line
+
+        click.echo(to_yaml(resolved) + f"# {choice_line(resolved, device)}")
         return
     from .train import train as run_train
 

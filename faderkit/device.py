@@ -27,3 +27,42 @@ def pick_device(name: str | torch.device) -> torch.device:
     elif dev.type not in ("cpu", "mps"):
         raise FaderkitError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N")
     return dev
+
+
+def configure_backends(device: torch.device, tf32: bool = True) -> None:
+    """CUDA: cudnn.benchmark (training shapes are fixed, so the fastest kernel is picked once) and TF32 for
+    fp32 matmuls and convolutions (``train.tf32``). Nothing on other devices."""
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
+    mode = "tf32" if tf32 else "ieee"
+    if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.cuda.matmul.fp32_precision = mode  # torch >= 2.9's interface
+        torch.backends.cudnn.conv.fp32_precision = mode
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+def describe(device: torch.device) -> str:
+    """The device in a few words: the GPU's name and memory, or the CPU's name and torch's threads."""
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        return f"{device} ({p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor})"
+    if device.type == "cpu":
+        from .precision import cpu_name
+
+        cuda = "" if torch.version.cuda else "; this torch is CPU-only"
+        return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads{cuda})"
+    return str(device)
+
+
+def gpu_recipe_on_cpu(device: torch.device, image_size: int) -> str | None:
+    """A warning when a recipe sized for a GPU (128 px and up: the CelebA recipes, whose comments say so)
+    is about to train on the CPU, or None."""
+    if device.type != "cpu" or image_size < 128:
+        return None
+    why = ("this torch has no CUDA support (install a CUDA build of torch)" if not torch.version.cuda
+           else "no CUDA GPU is visible" if not torch.cuda.is_available() else "the recipe or --device asks for the CPU")
+    return (f"warning: a {image_size} px recipe is sized for a GPU, and it trains on the CPU: {why}. "
+            "Expect hours per 1,000 steps (benchmarks/recipe_time.py)")

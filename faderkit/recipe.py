@@ -130,10 +130,28 @@ class TrainSection(Strict):
         "auto", description="Adam kernel (the same update): auto = fused on CPU and CUDA, else torch's default; "
         "fused = one kernel for all parameters; foreach / single = torch's multi-tensor / per-tensor loops; "
         "torch = torch's own default choice")
-    amp: Literal["off", "bf16"] = Field("off", description="bf16 autocast (CUDA)")
+    amp: Literal["auto", "off", "bf16", "fp16"] = Field(
+        "auto", description="mixed precision: auto = bf16 where it measurably pays (a CUDA GPU with bf16 units, a CPU "
+        "whose bf16 beats fp32 in a calibration cached per machine), else fp32; off (also false) = fp32; bf16; "
+        "fp16 = CUDA only, with a gradient scaler (faderkit/precision.py)")
+    tf32: bool = Field(True, description="CUDA: TF32 tensor cores for fp32 matmuls and convolutions")
+    prefetch: bool | None = Field(None, description="read the next batch in a background thread (pinned memory on "
+                                  "CUDA); null = on for CUDA, off on the CPU")
+    sync_bn: bool = Field(False, description="multi-GPU runs: BatchNorm statistics over all processes (SyncBatchNorm)")
     compile: bool = Field(False, description="torch.compile the networks (slow to start; on 2 CPU cores it gained "
                           "nothing measurable: benchmarks/train_throughput.py)")
     threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
+
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_off(cls, value):
+        # YAML reads a bare `off` (and `no`) as false: all of them mean fp32
+        if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "fp32")):
+            return "off"
+        if value is True:
+            raise ValueError("true is ambiguous; use auto, bf16 or fp16 (off or false for fp32)")
+        return value
 
 
 class ClassifierSection(Strict):

@@ -33,6 +33,21 @@ def generated(tmp_path_factory, dataset: str, count: int):
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def precision_cache(tmp_path_factory):
+    """train.amp auto's CPU calibration is cached in a folder of the session's, never the user's."""
+    import os
+
+    path = tmp_path_factory.mktemp("cache")
+    saved = os.environ.get("FADERKIT_CACHE_DIR")
+    os.environ["FADERKIT_CACHE_DIR"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("FADERKIT_CACHE_DIR", None)
+    else:
+        os.environ["FADERKIT_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def toy_root(tmp_path_factory):
     """60 toy faces in the CelebA layout (48 train / 6 valid / 6 test), with their 32 px cache."""

@@ -13,8 +13,9 @@ from ..data import BatchStream, prepare_batch
 from ..errors import FaderkitError, brief
 from ..interfaces import AttributeDataset
 from ..model import build_classifier
+from ..precision import Precision
 from ..recipe import Recipe
-from .optim import update
+from .optim import update, with_scaler
 from .progress import progress_bar
 
 
@@ -32,12 +33,18 @@ def accuracy(classifier, split, attrs, device, batch_size=256, limit: int | None
     return (hits / n).tolist()
 
 
-def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Path, progress=True, seed_offset=0):
-    """Train the attribute classifier alone and save it; returns (module, per-attribute valid accuracy)."""
+def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Path, progress=True, seed_offset=0,
+                     precision: Precision | None = None):
+    """Train the attribute classifier alone and save it; returns (module, per-attribute valid accuracy).
+
+    ``precision``: the fader run's (the classifier trained beside it follows ``train.amp``); None = fp32,
+    as eval's judge is trained: a measuring instrument the same on every machine."""
     c, attrs = recipe.classifier, dataset.attributes
+    precision = precision or Precision("fp32", torch.device(device).type, "")
+    autocast = precision.autocast()
     torch.manual_seed(recipe.train.seed + 1000 + seed_offset)
     net = build_classifier(recipe, attrs).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=c.lr, betas=(0.9, 0.999))
+    opt = with_scaler(torch.optim.Adam(net.parameters(), lr=c.lr, betas=(0.9, 0.999)), precision.grad_scaler())
     stream = BatchStream(dataset.split("train"), c.batch_size, seed=recipe.train.seed + 7 + seed_offset)
     gen = torch.Generator().manual_seed(recipe.train.seed + 11)
     net.train()
@@ -46,14 +53,16 @@ def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Pat
         for step in range(c.steps):
             images, labels = stream.batch(step)
             x = prepare_batch(images, device, recipe.train.flip, gen)
-            loss = attribute_loss(net(x), labels.to(device), attrs)
+            with autocast:
+                logits = net(x)
+            loss = attribute_loss(logits.float(), labels.to(device), attrs)
             update(opt, loss, net.parameters(), 0)
             if step % 20 == 0 or step == c.steps - 1:
                 bar.update(task, completed=step + 1, stats=f"loss {loss.item():.3f}")
     acc = accuracy(net, dataset.split("valid"), attrs, device)
     meta = {"kind": "classifier", "recipe": recipe.model_dump(mode="json"),
             "attributes": [a.to_json() for a in attrs], "valid_accuracy": dict(zip([a.name for a in attrs], acc)),
-            "step": c.steps}
+            "step": c.steps, "precision": precision.name}
     ckpt.save(out, ckpt.prefixed("classifier", net.state_dict()), meta)
     return net, acc
 

@@ -22,12 +22,29 @@ def adam(params, recipe: Recipe, device, lr: float | None = None) -> torch.optim
 
 def update(opt: torch.optim.Optimizer, loss: torch.Tensor, params: Iterable[torch.Tensor], clip: float) -> None:
     """One step of ``opt`` on ``loss``: gradients cleared, computed, their norm over ``params`` clipped
-    to ``clip`` (0: not clipped), applied."""
+    to ``clip`` (0: not clipped), applied. In fp16 through the optimizer's ``grad_scaler`` (see
+    :func:`with_scaler`): the loss scaled up, the gradients unscaled before clipping, a step with an
+    inf or nan gradient skipped and the scale lowered."""
+    scaler = getattr(opt, "grad_scaler", None)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    if scaler is None:
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        return
+    scaler.scale(loss).backward()
     if clip:
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(params, clip)
-    opt.step()
+    scaler.step(opt)
+    scaler.update()
+
+
+def with_scaler(opt: torch.optim.Optimizer, scaler) -> torch.optim.Optimizer:
+    """``opt``, its updates going through ``scaler`` (fp16's GradScaler; None: plain updates)."""
+    opt.grad_scaler = scaler
+    return opt
 
 
 @contextmanager

@@ -10,18 +10,20 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..data import BatchStream, open_dataset, prepare_batch, split_with_images
-from ..device import pick_device
+from ..device import configure_backends, describe, gpu_recipe_on_cpu, pick_device
 from ..distributed import Dist
 from ..errors import FaderkitError, brief
 from ..interfaces import Attribute
 from ..model import FaderModel
+from ..precision import resolve as resolve_precision
+from ..prefetch import Prefetcher
 from ..recipe import Recipe, as_resolved, objective, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
 from .budget import calibrate
 from .classifier import load_classifier, train_classifier
 from .objective import Objective, Step, TermEnv, terms_named
-from .optim import adam, update
+from .optim import adam, update, with_scaler
 from .progress import progress_bar
 from .validation import improves, score, validate
 
@@ -64,6 +66,7 @@ class Trainer:
         r, t = self.recipe, self.recipe.train
         if t.threads:
             torch.set_num_threads(t.threads)
+        self._choose_precision()
         if t.batch_size % self.dist.world:
             raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
         self.dataset = open_dataset(r)
@@ -87,20 +90,44 @@ class Trainer:
                                                              self.model.discriminator))
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
         self.opt_ae = adam(self.ae_params, r, self.device)
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=t.amp == "bf16")
+        self.autocast, self.scaler = self.precision.autocast(), self.precision.grad_scaler()
+        with_scaler(self.opt_ae, self.scaler)
         env = TermEnv(r, self.model, self.dec, dis, self.attrs, self.dataset, self.train_split, self.device,
-                      self.autocast, self._wrap, lambda params, lr=None: adam(params, r, self.device, lr))
+                      self.autocast, self._wrap,
+                      lambda params, lr=None: with_scaler(adam(params, r, self.device, lr), self.scaler))
         self.env, self.objective = env, Objective.build(env)  # the terms of train.losses, in summing order
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
+        prefetch = t.prefetch if t.prefetch is not None else self.device.type == "cuda"
+        self.prefetch = Prefetcher(self.stream, pin=self.device.type == "cuda", enabled=prefetch)
         self.step, self.best = 0, None
         n = min(8, len(self.valid_split))
         self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
         self.sample_y = self.valid_split.labels[:n].to(self.device)
         self.classifier = None
+        if self.main and self._precision_record:  # once the data is known usable: a failed start leaves no run
+            self.run.log(self._precision_record)
+
+    def _choose_precision(self) -> None:
+        """Device set-up and the precision (a resumed run keeps its own under auto), said on the first log line."""
+        t = self.recipe.train
+        configure_backends(self.device, t.tf32)
+        stored, resuming = None, self.resume and self.run.last.exists()
+        if resuming:
+            try:
+                stored = ckpt.read_meta(self.run.last).get("precision")
+            except FaderkitError:
+                pass  # reported where the checkpoint is read for resuming
+        self.precision = resolve_precision(t.amp, self.device, stored)
+        self.log(f"device: {describe(self.device)}; precision: {self.precision}")
+        warning = gpu_recipe_on_cpu(self.device, self.recipe.data.image_size)
+        if warning:
+            self.log(warning)
+        self._precision_record = None if resuming else {"step": 0, "device": describe(self.device),
+                                                         "precision": self.precision.name}
 
     def _wrap(self, module):
-        module = self.dist.wrap(module)
+        module = self.dist.wrap(module, self.recipe.train.sync_bn)
         return torch.compile(module) if self.recipe.train.compile else module
 
     def _optimizers(self):
@@ -113,7 +140,9 @@ class Trainer:
         meta = {"kind": "fader", "recipe": self.recipe.model_dump(mode="json"),
                 "attributes": [a.to_json() for a in self.attrs], "step": self.step, "best": self.best,
                 "image_size": self.recipe.data.image_size, "preprocess": self.dataset.preprocess_spec(),
-                "has_classifier": self.classifier is not None}
+                "has_classifier": self.classifier is not None, "precision": self.precision.name}
+        if self.scaler is not None:
+            meta["grad_scaler"] = self.scaler.state_dict()
         if self.classifier is not None:
             tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
         tensors.update(self.objective.networks())
@@ -139,6 +168,8 @@ class Trainer:
             for name, opt in self._optimizers():
                 opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, meta[name]))
             self.objective.load(tensors, self.device)
+            if self.scaler is not None and isinstance(meta.get("grad_scaler"), dict):
+                self.scaler.load_state_dict(meta["grad_scaler"])
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
@@ -152,7 +183,7 @@ class Trainer:
 
     # -- one iteration
     def _batch(self, b: int, gen: torch.Generator):
-        images, labels = self.stream.batch(b)
+        images, labels = self.prefetch.batch(b)
         x = prepare_batch(images, self.device, self.recipe.train.flip, gen, self.recipe.train.channels_last)
         return x, labels
 
@@ -236,6 +267,8 @@ class Trainer:
                 self.run.discard_if_unused()
             raise
         finally:
+            if hasattr(self, "prefetch"):
+                self.prefetch.close()
             self.run.close()
             self.dist.close()
         return self.run.best if self.run.best.exists() else self.run.last
@@ -266,10 +299,11 @@ class Trainer:
     def _classifier(self) -> None:
         r = self.recipe
         if self.main and not self.run.classifier.exists():
-            _, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress)
+            _, acc = train_classifier(r, self.dataset, self.device, self.run.classifier, self.progress,
+                                      precision=self.precision)
             self.log("classifier valid accuracy: " + ", ".join(f"{a.name} {v:.1%}" for a, v in zip(self.attrs, acc)))
             self.run.log({"step": 0, "classifier_valid_accuracy": dict(zip([a.name for a in self.attrs], acc))})
-        self.dist.barrier()
+        self.dist.wait_for_main()
         self.classifier, _ = load_classifier(self.run.classifier, r, self.attrs, self.device)
         self.classifier.requires_grad_(False)
         self.objective.attach(classifier=self.classifier)
@@ -294,9 +328,12 @@ class Trainer:
                     continue
                 if self.step % t.log_every == 0 or done:
                     ips = seen / (time.perf_counter() - t0)
-                    self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1)})
+                    gpu = {"gpu_peak_mib": round(torch.cuda.max_memory_allocated(self.device) / 2**20)} \
+                        if self.device.type == "cuda" else {}
+                    self.run.log({"step": self.step, **stats, "images_per_s": round(ips, 1), **gpu})
                     shown = " ".join(f"{label} {stats[k]:{fmt}}" for k, label, fmt in SHOWN if k in stats)
-                    bar.update(task, completed=self.step, stats=f"{shown} {ips:.0f} img/s")
+                    bar.update(task, completed=self.step, stats=f"{shown} {ips:.0f} img/s"
+                               + (f" {gpu['gpu_peak_mib']:,} MiB" if gpu else ""))
                     t0, seen = time.perf_counter(), 0
                 if self.step % t.eval_every == 0 or done:
                     ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)
