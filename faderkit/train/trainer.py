@@ -108,6 +108,11 @@ class Trainer:
         if self.main and self._precision_record:  # once the data is known usable: a failed start leaves no run
             self.run.log(self._precision_record)
 
+    def _say_start(self) -> None:
+        """The device, precision and data, once the data and the run are known to be usable."""
+        for line in self._first_lines + [f"data: {self.dataset!r}"]:
+            self.log(line)
+
     def _choose_precision(self) -> None:
         """Device set-up and the precision (a resumed run keeps its own under auto), said on the first log line."""
         t = self.recipe.train
@@ -119,10 +124,11 @@ class Trainer:
             except FaderkitError:
                 pass  # reported where the checkpoint is read for resuming
         self.precision = resolve_precision(t.amp, self.device, stored)
-        self.log(f"device: {describe(self.device)}; precision: {self.precision}")
+        # said once the data is known to be usable: a refused start is one error line
+        self._first_lines = [f"device: {describe(self.device)}; precision: {self.precision}"]
         warning = gpu_recipe_on_cpu(self.device, self.recipe.data.image_size)
         if warning:
-            self.log(warning)
+            self._first_lines.append(warning)
         self._precision_record = None if resuming else {"step": 0, "device": describe(self.device),
                                                          "precision": self.precision.name}
 
@@ -246,14 +252,14 @@ class Trainer:
             if self.main and not from_checkpoint:
                 self.run.write_recipe(to_yaml(r))
             if not from_checkpoint:  # said once the data and the run are known to be usable
-                self.log(f"data: {self.dataset!r}")
+                self._say_start()
             if r.classifier.enabled:
                 self._classifier()
             if from_checkpoint:
                 self._restore()
                 if self.main:  # only once the checkpoint is known to fit: a refused resume alters nothing
                     self.run.write_recipe(to_yaml(r))
-                self.log(f"data: {self.dataset!r}")
+                self._say_start()
                 self.log(f"resuming {self.run.path} at step {self.step}")
             elif self.resume:
                 self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")
