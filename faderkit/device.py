@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
 from .errors import FaderkitError
@@ -50,8 +53,6 @@ def describe(device: torch.device) -> str:
         p = torch.cuda.get_device_properties(device)
         return f"{device} ({p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor})"
     if device.type == "cpu":
-        from .precision import cpu_name
-
         cuda = "" if torch.version.cuda else "; this torch is CPU-only"
         return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads{cuda})"
     return str(device)
@@ -66,3 +67,24 @@ def gpu_recipe_on_cpu(device: torch.device, image_size: int) -> str | None:
            else "no CUDA GPU is visible" if not torch.cuda.is_available() else "the recipe or --device asks for the CPU")
     return (f"warning: a {image_size} px recipe is sized for a GPU, and it trains on the CPU: {why}. "
             "Expect hours per 1,000 steps (benchmarks/recipe_time.py)")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags (Linux), or None where they cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None

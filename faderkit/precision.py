@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .device import cpu_flags, cpu_name, pick_device
 from .errors import FaderkitError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -85,27 +85,6 @@ def _check_available(name: str, device: torch.device) -> None:
 
 
 # -- the CPU's calibration
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str] | None:
-    """The CPU's feature flags (Linux), or None where they cannot be read."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return None
-
-
 def bf16_flags(flags: set[str] | None) -> list[str]:
     return sorted(f for f in ("amx_bf16", "avx512_bf16") if f in (flags or ()))
 
@@ -180,8 +159,6 @@ def calibrate(repeats: int = 3) -> dict:
 
 def choice_line(recipe, device: str | None = None) -> str:
     """What ``train.amp`` resolves to for ``recipe`` on this machine, as ``--print-recipe`` shows it."""
-    from .device import pick_device
-
     dev = pick_device(device or recipe.train.device)
     chosen = resolve(recipe.train.amp, dev)
     return f"train.amp {recipe.train.amp} -> {chosen.name} on {dev.type} ({chosen.why})"
