@@ -8,6 +8,7 @@ the temporary file, which :func:`remove_stale` clears.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 from pathlib import Path
@@ -70,3 +71,20 @@ def remove_stale(folder: Path) -> list[Path]:
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
+
+
+def try_lock(path: Path) -> int | None:
+    """An exclusive lock on the file ``path`` (created if need be): its descriptor, to give to :func:`unlock`, or
+    None when another process holds it. An OSError creating the file is the caller's to report."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def unlock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from pathlib import Path
 
+from . import atomic
 from .atomic import remove_stale, write_text
 from .errors import FaderkitError
 from .tracking import Tracker
@@ -51,14 +50,10 @@ class RunDir:
         self._added = [p for p in (*reversed(self.path.parents), self.path, self.samples, lock) if not p.exists()]
         try:
             self.samples.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock_fd = atomic.try_lock(lock)
         except OSError as exc:
             raise FaderkitError(f"cannot create run directory {self.path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock_fd is None:
             raise FaderkitError(f"another faderkit process is training in {self.path}; wait for it or use another --run-dir") from None
         problem = None
         if resume:
@@ -109,8 +104,7 @@ class RunDir:
     def close(self) -> None:
         self.tracker.close()
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            atomic.unlock(self._lock_fd)
             self._lock_fd = None
 
     def log(self, record: dict) -> None:

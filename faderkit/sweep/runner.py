@@ -9,7 +9,6 @@ the report. A finished run (status says trained) is never trained again and a fi
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
@@ -36,20 +35,16 @@ class SweepLock:
     def __enter__(self):
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = atomic.try_lock(self.folder / ".lock")
         except OSError as exc:
             raise FaderkitError(f"cannot create the sweep folder {self.folder}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
+        if self.fd is None:
             raise FaderkitError(f"another faderkit sweep is running in {self.folder}; wait for it or give "
                                 "another --name") from None
         return self
 
     def __exit__(self, *exc):
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+        atomic.unlock(self.fd)
 
 
 def threads_per_run(jobs: int, threads: int | None) -> int:
@@ -93,7 +88,7 @@ def run_sweep(plan: Plan, root: Path, executor: str = "local", jobs: int = 1, th
     """Run every unfinished run of ``plan`` under ``root/<name>`` and write the report; returns report.md."""
     from ..plugins import registries
 
-    entry = registries()["executor"].get(executor)
+    registries()["executor"].get(executor)  # an unknown executor is refused before anything is made
     folder = Path(root) / plan.name
     n = threads_per_run(jobs, threads)
     with SweepLock(folder):
