@@ -84,6 +84,13 @@ class _Plugin:
         return [Entry("counting", _Counting, "a third-party term")]
 
 
+def test_the_weighted_reconstruction_also_logs_the_plain_one(toy_root, tmp_path):
+    _train(toy_root, tmp_path / "w", steps=2, log_every=1,
+           losses=[{"name": "attribute_weighted"}, {"name": "adversary", "weight": 0.01}])
+    logged = [json.loads(l) for l in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines() if "loss_weighted" in l]
+    assert logged and all(m["loss_rec"] > 0 and m["loss_weighted"] != m["loss_rec"] for m in logged)
+
+
 def test_a_third_party_term_is_listed_trained_and_logged(toy_root, tmp_path):
     plugin = _Plugin()
     faderkit.plugins.register(plugin, "counting-plugin")

@@ -176,8 +176,10 @@ class AttributeWeighted(LossTerm):
 
     def loss(self, step: Step):
         err = (step.recon - step.x).abs()
-        value = ((err * err) if self.kind == "mse" else err).mul(self.weights).mean()
-        return value, {"loss_weighted": value}
+        per_pixel = (err * err) if self.kind == "mse" else err
+        value = per_pixel.mul(self.weights).mean()
+        # loss_rec: the unweighted loss, so that curves and the run's last line compare with a plain mse run
+        return value, {"loss_weighted": value, "loss_rec": per_pixel.detach().mean()}
 
 
 class FocalFrequency(LossTerm):
