@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .errors import FaderkitError
-from .modes import DEFAULT_MODE, MODES, OUTPUT_MODES, output_mode
+from .modes import DEFAULT_MODE, MODES, OUTPUT_MODES
 from .plugins import KINDS
 
 
@@ -262,54 +262,12 @@ def plugins(params_of, kind):
     faderkit plugins --params                 # and the params each one takes
     faderkit plugins --params paper --kind decoder
     """
-    from rich.console import Console
-    from rich.table import Table
-
+    from .listing import print_params, print_plugins
     from .plugins import registries
 
-    regs = registries()
     if params_of is not None:
-        return _list_params(regs, params_of, kind)
-    table = Table(title="faderkit plugins", caption="`faderkit plugins --params [NAME]`: the params each one takes")
-    for col in ("plugin", "kind", "name", "what it is"):
-        table.add_column(col)
-    for plugin, items in sorted(regs.plugins.items()):
-        if not items:
-            table.add_row(plugin, "-", "-", "(registers nothing)")
-        for item_kind, name in items:
-            if kind in (None, item_kind):
-                table.add_row(plugin, item_kind, name, regs[item_kind].get(name).summary)
-    Console().print(table)
-
-
-def _list_params(regs, pattern: str, kind: str | None) -> None:
-    """One table per component matching ``pattern``: its params with type, default and description."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from .params import describe
-
-    console = Console()
-    kinds = [kind] if kind else list(KINDS)
-    found = [(k, regs[k].get(n)) for k in kinds for n in regs[k].list(pattern)]
-    if not found:
-        names = sorted({n for k in kinds for n in regs[k].list()})
-        raise FaderkitError(f"no {kind or 'component'} named '{pattern}'; registered: {', '.join(names) or 'none'}")
-    for item_kind, entry in found:
-        title = Text.assemble(f"{item_kind} ", (entry.name, "bold"), f" (plugin {entry.plugin}): {entry.summary}")
-        if entry.params is None:
-            console.print(title)
-            console.print("  declares no params model: its params go to its factory as written", highlight=False)
-            continue
-        table = Table(title=title, title_justify="left")
-        for col in ("param", "type", "default", "description"):
-            table.add_column(col, overflow="fold")
-        for row in describe(entry.params):
-            table.add_row(*map(Text, row))
-        if not entry.params.model_fields:
-            table.add_row("-", "-", "-", "(takes no params)")
-        console.print(table)
+        return print_params(registries(), params_of, kind)
+    print_plugins(registries(), kind)
 
 
 @cli.command()

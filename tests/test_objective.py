@@ -8,9 +8,9 @@ import torch
 import faderkit
 from faderkit import Entry, FaderkitError, hookimpl
 from faderkit.checkpoint import load
-from faderkit.recipe import apply_overrides, objective, validate
+from faderkit.recipe import apply_overrides, validate
 from faderkit.train import train
-from faderkit.train.objective import LossTerm
+from faderkit.train.objective import LossTerm, objective
 
 from conftest import tiny_recipe
 

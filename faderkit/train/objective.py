@@ -23,7 +23,25 @@ from torch import nn
 
 from ..errors import FaderkitError
 from ..interfaces import Attribute, AttributeDataset, Split
-from ..recipe import LossSpec, Recipe, objective
+from ..recipe import LossSpec, Recipe, TrainSection
+
+
+def objective(train: TrainSection) -> list[LossSpec]:
+    """The terms of the autoencoder's loss, in the order they are summed: ``train.losses``, or for a recipe that
+    weighs its terms with the flat fields, the terms those describe (reconstruction, edges, the latent adversary,
+    the patch and classifier losses), in the order the loop summed them before the terms were components."""
+    if train.losses is not None:
+        return list(train.losses)
+    terms = [LossSpec(name=train.rec_loss)]
+    if train.edge_weight:
+        terms.append(LossSpec(name="edges", weight=train.edge_weight, params={"kind": train.rec_loss}))
+    terms.append(LossSpec(name="adversary", weight=train.lambda_e))
+    if train.lambda_patch:
+        terms.append(LossSpec(name="patch", weight=train.lambda_patch))
+    if train.lambda_clf:
+        terms.append(LossSpec(name="classifier", weight=train.lambda_clf))
+    return terms
+
 
 
 @dataclass

@@ -17,12 +17,12 @@ from ..interfaces import Attribute
 from ..model import FaderModel
 from ..precision import resolve as resolve_precision
 from ..prefetch import Prefetcher
-from ..recipe import Recipe, as_resolved, objective, to_yaml
+from ..recipe import Recipe, as_resolved, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
 from .budget import calibrate
 from .classifier import load_classifier, train_classifier
-from .objective import Objective, Step, TermEnv, terms_named
+from .objective import Objective, Step, TermEnv, objective, terms_named
 from .optim import adam, update, with_scaler
 from .progress import progress_bar
 from .validation import improves, score, validate
