@@ -20,6 +20,11 @@ from ..recipe import TrainSection
 from .optim import frozen, update
 
 
+def warmed_up(weight: float, step: int, warmup: int) -> float:
+    """lambda_E at ``step``: ``weight`` reached linearly from 0 over ``warmup`` steps, then held."""
+    return weight * (min(1.0, step / warmup) if warmup else 1.0)
+
+
 class LatentAdversary:
     def __init__(self, discriminator: torch.nn.Module, wrapped: torch.nn.Module, attrs: Sequence[Attribute],
                  train: TrainSection, optimizer: torch.optim.Optimizer, autocast):

@@ -163,9 +163,6 @@ class Objective:
     def weights(self, step: int) -> list[float]:
         return [t.weight_at(step, s.weight) for t, s in zip(self.terms, self.specs)]
 
-    def named(self, kind: type) -> LossTerm | None:
-        return next((t for t in self.terms if isinstance(t, kind)), None)
-
     def before(self, step: Step) -> dict[str, tuple[LossTerm, torch.Tensor]]:
         """Every term's own updates, in order; their stats, each with the term that gave it."""
         out = {}

@@ -20,6 +20,7 @@ from ..prefetch import Prefetcher
 from ..recipe import Recipe, as_resolved, to_yaml
 from ..rundir import RunDir
 from ..samples import save_grid
+from .adversary import warmed_up
 from .budget import calibrate
 from .classifier import load_classifier, train_classifier
 from .objective import Objective, Step, TermEnv, objective, terms_named
@@ -32,8 +33,7 @@ def lambda_at(step: int, recipe: Recipe) -> float:
     """lambda_E at ``step``: the adversary term's weight, raised linearly from 0 over ``train.lambda_warmup`` steps."""
     t = recipe.train
     spec = terms_named(objective(t), "adversary")
-    weight = spec.weight if spec is not None else 0.0
-    return weight * (min(1.0, step / t.lambda_warmup) if t.lambda_warmup else 1.0)
+    return warmed_up(spec.weight if spec is not None else 0.0, step, t.lambda_warmup)
 
 
 def lr_at(step: int, recipe: Recipe) -> float:

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from faderkit.codes import attribute_loss
 from faderkit.errors import FaderkitError
 from faderkit.model import build_patch_discriminator
-from faderkit.train.adversary import LatentAdversary
+from faderkit.train.adversary import LatentAdversary, warmed_up
 from faderkit.train.objective import LossTerm, Step, TermEnv
 from faderkit.train.optim import frozen, update
-from faderkit.train.reconstruction import LOSSES, edge_loss, reconstruction_loss
+from faderkit.train.reconstruction import edge_loss, reconstruction_loss
 
 
 class Pixels(LossTerm):
@@ -52,8 +52,7 @@ class AdversaryTerm(LossTerm):
         self.lam = 0.0
 
     def weight_at(self, step: int, weight: float) -> float:
-        warm = self.t.lambda_warmup
-        self.lam = weight * (min(1.0, step / warm) if warm else 1.0)
+        self.lam = warmed_up(weight, step, self.t.lambda_warmup)
         return self.lam
 
     def batches_per_step(self) -> int:
@@ -217,4 +216,4 @@ class ChangeMaskPrior(LossTerm):
 
 
 __all__ = ["Pixels", "Edges", "AdversaryTerm", "PatchTerm", "ClassifierTerm", "AttributeWeighted", "FocalFrequency",
-           "ChangeMaskPrior", "LOSSES"]
+           "ChangeMaskPrior"]
