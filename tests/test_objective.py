@@ -185,3 +185,40 @@ def test_steps_set_on_the_command_line_beat_the_recipes_time_budget(tmp_path):
     assert load_recipe(path, ["train.lr=0.001"]).train.time_budget == 600
     r = load_recipe(path, ["train.steps=200"])
     assert r.train.time_budget is None and r.train.steps == 200
+
+
+def test_a_mask_that_follows_the_change_map_is_cheap_where_the_attributes_draw(tmp_path_factory):
+    from types import SimpleNamespace
+
+    from conftest import generated
+    from faderkit.data import open_dataset
+    from faderkit.plugins import registries
+    from faderkit.train.objective import Step
+
+    class Env:
+        recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
+        device = torch.device("cpu")
+        model = SimpleNamespace(decoder=SimpleNamespace(last_mask=None))
+
+        @staticmethod
+        def cached(key, make):
+            return make()
+
+    Env.dataset = open_dataset(Env.recipe)
+    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
+    step = Step(0, torch.zeros(1, 3, 32, 32), torch.zeros(1, 2, dtype=torch.long), [], None, None, None)
+
+    def cost(params, where):
+        term = registries()["loss"].create("change_mask", Env(), params={"smoothness": 0, **params})
+        mask = torch.zeros(1, 1, 32, 32)
+        mask[..., where[0]:where[0] + 8, where[1]:where[1] + 8] = 1  # one 8x8 square open
+        Env.model.decoder.last_mask = mask
+        return float(term.loss(step)[0])
+
+    from faderkit_plugins.objectives.terms import attribute_change_map
+    pooled = torch.nn.functional.avg_pool2d((1 / (1 + 20 * attribute_change_map(Env(), 4000)))[None], 8, 1)[0]
+    drawn, plain = divmod(int(pooled.argmin()), pooled.shape[1]), divmod(int(pooled.argmax()), pooled.shape[1])
+    assert cost({}, drawn) == pytest.approx(cost({}, plain)) == pytest.approx(64 / 1024)  # plain prior: area only
+    assert cost({"follow_change": 20}, drawn) == pytest.approx(float(pooled.min()) * 64 / 1024, rel=1e-4)
+    assert cost({"follow_change": 20}, plain) == pytest.approx(float(pooled.max()) * 64 / 1024, rel=1e-4)
+    assert cost({"follow_change": 20}, drawn) < 0.5 * cost({"follow_change": 20}, plain)  # where a face draws: cheap

@@ -34,3 +34,7 @@ class FrequencyParams(Params):
 class MaskParams(Params):
     sparsity: float = Field(1.0, ge=0, description="weight of the mask's mean (the change kept small in area)")
     smoothness: float = Field(1.0, ge=0, description="weight of the mask's total variation (no speckle)")
+    follow_change: float = Field(0.0, ge=0, le=1000, description="0: every pixel's mask costs the same; > 0: a "
+                                 "pixel's mask costs 1 / (1 + follow_change x the attributes' change map), so large "
+                                 "attributes (hair, beard) may open large masks where they draw and nowhere else")
+    images: int = Field(4000, ge=2, le=1_000_000, description="follow_change: train images the map is averaged over")

@@ -200,19 +200,27 @@ class FocalFrequency(LossTerm):
 
 class ChangeMaskPrior(LossTerm):
     """For a decoder with a change head (D = base + mask x colour): the mask of the reconstruction kept small in
-    area (its mean) and smooth (its total variation)."""
+    area (its mean) and smooth (its total variation). ``follow_change`` > 0 weighs the area per pixel by
+    1 / (1 + follow_change x :func:`attribute_change_map`): a mask is cheap where the attributes change images
+    (hair and beard for a large attribute, the mouth for a thin one) and dear where they never do."""
 
-    def __init__(self, env: TermEnv, sparsity: float = 1.0, smoothness: float = 1.0):
+    def __init__(self, env: TermEnv, sparsity: float = 1.0, smoothness: float = 1.0, follow_change: float = 0.0,
+                 images: int = 4000):
         if not hasattr(env.model.decoder, "last_mask"):
             raise FaderkitError("the change_mask loss needs a decoder with a change head "
                                 "(model.decoder.params.head: change)")
         self.decoder, self.sparsity, self.smoothness = env.model.decoder, sparsity, smoothness
+        self.area_weights = None
+        if follow_change > 0:
+            change = env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
+            self.area_weights = (1 / (1 + follow_change * change)).to(env.device)[None, None]
 
     def loss(self, step: Step):
         a = self.decoder.last_mask.float()
         tv = (a[..., 1:, :] - a[..., :-1, :]).abs().mean() + (a[..., :, 1:] - a[..., :, :-1]).abs().mean()
         area = a.mean()
-        return self.sparsity * area + self.smoothness * tv, {"mask_area": area, "mask_tv": tv}
+        cost = area if self.area_weights is None else (a * self.area_weights).mean()
+        return self.sparsity * cost + self.smoothness * tv, {"mask_area": area, "mask_tv": tv}
 
 
 __all__ = ["Pixels", "Edges", "AdversaryTerm", "PatchTerm", "ClassifierTerm", "AttributeWeighted", "FocalFrequency",
