@@ -2,7 +2,7 @@
 
   spec.py       the sweep file (or the command line's --grid/--seeds), validated and planned into runs
   jobs.py       one run as an executor sees it: train or resume, then eval, each a faderkit process
-  executors.py  the built-in executors, local and ray (registered by plugins/executors)
+  executors.py  the built-in executors local and ray (registered by plugins/executors, beside submitit)
   runner.py     the sweep folder, its lock, the jobs, then the report
   report.py     mean and spread over seeds, noise or real against the reference, targets; report.md/.json/plots
 """
