@@ -30,9 +30,9 @@ class SubmititParams(Params):
     cluster: Literal["auto", "slurm", "local", "debug"] = Field(
         "auto", description="auto: SLURM where srun is found, else local processes; debug: in this process, "
                             "one at a time (a crash stops in pdb)")
-    partition: str | None = Field(None, description="SLURM partition [default: the cluster's]")
+    partition: str | None = Field(None, description="SLURM partition (default: the cluster's)")
     timeout_min: int = Field(240, ge=1, le=525600, description="time limit of each run, minutes")
-    mem_gb: float | None = Field(None, gt=0, description="memory of each run, GB [default: the cluster's]")
+    mem_gb: float | None = Field(None, gt=0, description="memory of each run, GB (default: the cluster's)")
     gpus_per_node: int = Field(0, ge=0, le=64, description="GPUs of each run (CPUs: the sweep's --threads)")
     account: str | None = Field(None, description="SLURM account to charge")
     qos: str | None = Field(None, description="SLURM quality of service")
@@ -42,7 +42,7 @@ class SubmititParams(Params):
     setup: list[str] = Field(default_factory=list,
                              description="shell lines run before each run, e.g. source venv/bin/activate")
     folder: Path | None = Field(None, strict=False,
-                                description="submitit's scripts, pickles and logs [default: runs/<sweep>/submitit]")
+                                description="submitit's scripts, pickles and logs (default: runs/<sweep>/submitit)")
 
 
 class SubmititExecutor:
@@ -50,7 +50,7 @@ class SubmititExecutor:
 
     def __init__(self, jobs: int = 1, cluster: str = "auto", partition: str | None = None, timeout_min: int = 240,
                  mem_gb: float | None = None, gpus_per_node: int = 0, account: str | None = None,
-                 qos: str | None = None, slurm: dict | None = None, setup: list[str] | None = None,
+                 qos: str | None = None, slurm: dict = {}, setup: tuple[str, ...] = (),  # noqa: B006 (read only)
                  folder: Path | None = None):
         try:
             import submitit
