@@ -1,9 +1,10 @@
-"""The same small sweep (2 variants x 2 seeds) through `local` one at a time, `local` two at a time, and `ray`.
+"""The same small sweep (2 variants x 2 seeds) through `local` one at a time, `local` two at a time, `ray` and
+`submitit` (its local executor, cluster=local).
 
 Prints each one's wall time and whether the reports' figures agree (they must: the runs are the same
-processes with the same seeds and one thread each). Needs the ray extra for the third.
+processes with the same seeds and one thread each). Needs the ray and submitit extras for the last two.
 
-    python benchmarks/sweep_executors.py --steps 100 --out /tmp/sweep-bench [--no-ray]
+    python benchmarks/sweep_executors.py --steps 100 --out /tmp/sweep-bench [--no-ray] [--only serial,local2,submitit]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--out", default="/tmp/sweep-bench")
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--only", default="serial,local2,ray")
+    ap.add_argument("--only", default="serial,local2,ray,submitit")
     a = ap.parse_args()
     out = Path(a.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -39,7 +40,8 @@ def main() -> None:
             "eval": {"limit": 200, "gt_images": 20}}
     (out / "smoke.yaml").write_text(yaml.safe_dump(spec))
     ways = {"serial": dict(executor="local", jobs=1, threads=1), "local2": dict(executor="local", jobs=2, threads=1),
-            "ray": dict(executor="ray", jobs=2, threads=1)}
+            "ray": dict(executor="ray", jobs=2, threads=1),
+            "submitit": dict(executor="submitit", jobs=2, threads=1, executor_params={"cluster": "local"})}
     wanted = [w for w in a.only.split(",") if not (a.no_ray and w == "ray")]
     times, figs = {}, {}
     for way in wanted:

@@ -354,22 +354,35 @@ def curves(run_dir, output):
 @click.option("--name", help="The sweep's folder under --root [default: the sweep file's name].")
 @click.option("--only", metavar="V1,V2,...", help="Run only these variants of the sweep file.")
 @click.option("--root", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--executor", default="local", show_default=True, help="A registered executor: local, ray, ...")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1), help="Runs at a time (local).")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads per run [default: the cores / --jobs].")
+@click.option("--executor", default="local", show_default=True,
+              help="A registered executor: local, ray, submitit, ... (faderkit plugins --kind executor --params).")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Runs at a time (local; submitit: runs submitted at a time).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads per run (submitit: each job's CPUs) [default: the cores / --jobs].")
 @click.option("--address", help="ray: auto (a running cluster) or HOST:PORT [default: start a local Ray].")
-def sweep(source, grid, seeds, sets, name, only, root, executor, jobs, threads, address):
+@click.option("--executor-param", "-x", "executor_params", multiple=True, metavar="KEY=VALUE",
+              help="An option of the executor, the value read as YAML (repeatable), e.g. for submitit: "
+                   "-x partition=cpu -x timeout_min=120 -x mem_gb=16 -x gpus_per_node=1 -x account=lab -x qos=normal "
+                   "-x 'slurm={constraint: a100}' -x cluster=auto|slurm|local|debug -x folder=DIR.")
+def sweep(source, grid, seeds, sets, name, only, root, executor, jobs, threads, address, executor_params):
     """Train and evaluate every variant x seed of a sweep file (or of a recipe with --grid), then compare them.
 
     \b
       faderkit sweep recipes/sweeps/third_round.yaml --jobs 2
       faderkit sweep recipes/quickstart.yaml --grid train.edge_weight=0,2,5 --seeds 0,1
+      faderkit sweep recipes/sweeps/edits.yaml --executor submitit -x partition=cpu --jobs 10 --threads 8
     Writes ROOT/NAME/report.md (mean and spread over seeds, differences within the seed spread
     marked as noise). Started again, it skips finished runs and evals and resumes the others.
     """
     from .sweep import sweep as run
+    from .sweep.spec import parse_sets
 
-    params = {"address": address} if address else {}
+    params = parse_sets(executor_params, "--executor-param", "partition=cpu")
+    if "jobs" in params:
+        raise FaderkitError("give the runs at a time as --jobs N, not as --executor-param jobs=N")
+    if address:
+        params["address"] = address
     click.echo(str(run(source, root, grid=grid, seeds=seeds, sets=sets, name=name,
                        only=only.split(",") if only else None, executor=executor, jobs=jobs,
                        threads=threads, executor_params=params, log=lambda m: click.echo(m, err=True))))

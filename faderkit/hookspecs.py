@@ -90,5 +90,7 @@ def faderkit_executors():
 
     :returns: a list of :class:`faderkit.Entry`; ``factory(jobs=N, **params)`` returns an object with
         ``run(jobs, done)`` that calls :func:`faderkit.sweep.jobs.execute` on every job, wherever it
-        likes, and ``done(result)`` in the calling process as each finishes.
+        likes, and ``done(result)`` in the calling process as each finishes (a job it loses:
+        ``done(faderkit.sweep.jobs.lost(job, stage, error))``). ``params`` come from ``faderkit sweep
+        -x KEY=VALUE``.
     """

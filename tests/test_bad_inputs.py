@@ -113,6 +113,9 @@ class Workspace:
     def train(self, *args) -> list:
         return ["train", str(self.recipe_path), "--run-dir", str(self.root / "new_run"), "--quiet", *args]
 
+    def sweep(self, *args) -> list:
+        return ["sweep", str(self.recipe_path), "--root", str(self.root / "runs"), "--executor", "submitit", *args]
+
     @property
     def recipe_path(self) -> Path:
         return self.root / "r.yaml"
@@ -407,6 +410,11 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
                                                                ["train", str(w.recipe_path), "--run-dir", str(w.run),
                                                                 "--resume", "--quiet"])[2],
                                                    r"another faderkit process is training in"),
+    # sweep executors: their options are checked before the sweep makes anything
+    "sweep: an unknown executor option": (lambda w: (w.recipe(), w.sweep("-x", "partiton=cpu"))[1],
+                                          r"executor 'submitit': params\.partiton: unknown key \(accepted: .*partition"),
+    "sweep: an executor option of the wrong type": (lambda w: (w.recipe(), w.sweep("-x", "gpus_per_node=two"))[1],
+                                                    r"params\.gpus_per_node: expected int in \[0, 64\], got 'two'"),
     # found by review: each of these once escaped as a traceback, a hang, or a silent overwrite
     "curves: -o onto a checkpoint": (lambda w: ["curves", str(w.run), "-o", str(w.ckpt)], r"written as PNG"),
     "curves: -o onto a file that is not a PNG": (lambda w: ["curves", str(w.run), "-o", str(w.file("notes.png", "text"))],

@@ -2,27 +2,39 @@
 
   spec.py       the sweep file (or the command line's --grid/--seeds), validated and planned into runs
   jobs.py       one run as an executor sees it: train or resume, then eval, each a faderkit process
-  executors.py  the built-in executors, local and ray (registered by plugins/executors)
+  executors.py  the built-in executors local and ray (registered by plugins/executors, beside submitit)
   runner.py     the sweep folder, its lock, the jobs, then the report
   report.py     mean and spread over seeds, noise or real against the reference, targets; report.md/.json/plots
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .runner import run_sweep, write_report
-from .spec import Plan, SweepSpec, from_command_line, parse_spec, plan, read_spec
+if TYPE_CHECKING:
+    from .spec import Plan
 
-__all__ = ["sweep", "load", "run_sweep", "write_report", "Plan", "SweepSpec", "plan", "read_spec", "parse_spec",
-           "from_command_line"]
+#: Names handed on from the modules that define them, imported on first use: a worker that unpickles a
+#: job imports only ``faderkit.sweep.jobs`` (torch stays out of it; it comes with the faderkit process).
+_LAZY = {"run_sweep": "runner", "write_report": "runner", "Plan": "spec", "SweepSpec": "spec", "plan": "spec",
+         "read_spec": "spec", "parse_spec": "spec", "from_command_line": "spec"}
+
+__all__ = ["sweep", "load", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(source: str | Path, grid=(), seeds: str | None = None, sets=(), name: str | None = None,
          only: list[str] | None = None) -> Plan:
     """A planned sweep from a sweep file, or from a recipe plus ``--grid``/``--seeds``/``--set``."""
     from ..recipe import read_yaml
-    from .spec import parse_seeds, parse_sets
+    from .spec import from_command_line, parse_seeds, parse_sets, parse_spec, plan, read_spec
 
     source = Path(source)
     raw = read_yaml(source)
@@ -49,4 +61,6 @@ def sweep(source: str | Path, root: str | Path = "runs", *, grid=(), seeds: str 
           name: str | None = None, only: list[str] | None = None, executor: str = "local", jobs: int = 1, threads: int | None = None,
           executor_params: dict | None = None, log=lambda m: None) -> Path:
     """Plan and run a sweep; returns the path of its report.md."""
+    from .runner import run_sweep
+
     return run_sweep(load(source, grid, seeds, sets, name, only), Path(root), executor, jobs, threads, executor_params, log)

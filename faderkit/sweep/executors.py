@@ -14,7 +14,7 @@ from pydantic import Field
 
 from ..errors import FaderkitError
 from ..params import Params
-from .jobs import Job, execute
+from .jobs import Job, execute, lost
 
 
 class LocalParams(Params):
@@ -68,8 +68,7 @@ class RayExecutor:
                     try:
                         done(ray.get(ref))
                     except ray.exceptions.RayError as exc:  # the worker died: record it, keep the others going
-                        done({"name": job.name, "state": "failed", "stage": "ray",
-                              "error": " ".join(str(exc).split())[:300]})
+                        done(lost(job, "ray", str(exc)))
         finally:
             if started_here:
                 ray.shutdown()

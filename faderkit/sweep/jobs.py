@@ -74,6 +74,20 @@ def _run(job: Job, argv: list[str]) -> str | None:
     return f"{why} (exit status {proc.returncode}; log: {job.log_file})"
 
 
+def _failed(job: Job, status: dict, stage: str, error: str) -> dict:
+    status.update(state="failed", stage=stage, error=error)
+    _write_status(job, status)
+    return {"name": job.name, **status}
+
+
+def lost(job: Job | dict, stage: str, error: str) -> dict:
+    """Record a job its executor lost (the worker died; the cluster killed it, out of time or memory) as
+    failed at ``stage`` with ``error`` (one line), as :func:`execute` records a failing command: the
+    report lists it and the next start of the sweep resumes it."""
+    job = Job(**job) if isinstance(job, dict) else job
+    return _failed(job, read_status(job), stage, " ".join(str(error).split())[:300])
+
+
 def execute(job: Job | dict) -> dict:
     """Train the job's run (resuming what a killed start left) unless done, then eval it unless done."""
     job = Job(**job) if isinstance(job, dict) else job
@@ -85,9 +99,7 @@ def execute(job: Job | dict) -> dict:
             argv.append("--resume")
         error = _run(job, argv)
         if error:
-            status.update(state="failed", stage="train", error=error)
-            _write_status(job, status)
-            return {"name": job.name, **status}
+            return _failed(job, status, "train", error)
         status.update(trained=True, train_seconds=round(time.perf_counter() - t0, 1))
         _write_status(job, status)
     if not evaluated(job):
@@ -96,9 +108,7 @@ def execute(job: Job | dict) -> dict:
         error = _run(job, ["eval", ckpt, "--out", job.eval_dir, "--threads", str(job.threads), "--quiet",
                            *job.eval_args])
         if error:
-            status.update(state="failed", stage="eval", error=error)
-            _write_status(job, status)
-            return {"name": job.name, **status}
+            return _failed(job, status, "eval", error)
         status["eval_seconds"] = round(time.perf_counter() - t1, 1)
     status.update(state="done", error=None, stage=None)
     _write_status(job, status)

@@ -88,7 +88,8 @@ def run_sweep(plan: Plan, root: Path, executor: str = "local", jobs: int = 1, th
     """Run every unfinished run of ``plan`` under ``root/<name>`` and write the report; returns report.md."""
     from ..plugins import registries
 
-    registries()["executor"].get(executor)  # an unknown executor is refused before anything is made
+    # an unknown executor, a bad option of it or its missing package is refused before anything is made
+    runner = registries()["executor"].create(executor, params=dict(executor_params or {}), jobs=jobs)
     folder = Path(root) / plan.name
     n = threads_per_run(jobs, threads)
     with SweepLock(folder):
@@ -100,8 +101,6 @@ def run_sweep(plan: Plan, root: Path, executor: str = "local", jobs: int = 1, th
             f"executor {executor}, {jobs} at a time, {n} thread(s) each")
         t0 = time.perf_counter()
         if pending:
-            runner = registries()["executor"].create(executor, params=dict(executor_params or {}), jobs=jobs)
-
             def done(result: dict) -> None:
                 what = "done" if result.get("state") == "done" else f"FAILED in {result.get('stage')}: {result.get('error')}"
                 log(f"  {result['name']}: {what}")

@@ -197,14 +197,15 @@ def parse_seeds(text: str) -> list[int]:
         raise FaderkitError(f"--seeds '{text}': expected whole numbers separated by commas, e.g. 0,1") from None
 
 
-def parse_sets(sets) -> dict[str, Any]:
+def parse_sets(sets, option: str = "--set", example: str = "train.steps=200") -> dict[str, Any]:
+    """``KEY=VALUE`` texts as a mapping, each value read as YAML (``3`` an int, ``{a: 1}`` a mapping)."""
     import yaml
 
     fixed = {}
     for text in sets:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
-            raise FaderkitError(f"malformed --set '{text}': expected KEY=VALUE, e.g. train.steps=200")
+            raise FaderkitError(f"malformed {option} '{text}': expected KEY=VALUE, e.g. {example}")
         try:
             fixed[key.strip()] = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError:
