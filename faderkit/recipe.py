@@ -12,7 +12,7 @@ from .errors import FaderkitError
 from .params import BadParams, Strict, as_recipe, check, problems
 from .plugins import registries
 from .recipe_yaml import MAX_RECIPE_BYTES, apply_overrides, parse_override, read_yaml  # noqa: F401 (re-exported)
-from .train_sections import FLAT_LOSS_FIELDS, MOVED, LossSpec, TrainSection, moved_path, nest  # noqa: F401
+from .train_sections import FLAT_LOSS_FIELDS, LossSpec, TrainSection, moved_path, nest  # noqa: F401 (LossSpec, TrainSection: re-exported)
 
 
 class Component(Strict):
