@@ -1,4 +1,5 @@
-"""Eval's pictures: each attribute flipped, and each binary attribute slid, for the first images."""
+"""Eval's pictures: each attribute flipped, and each binary attribute slid, for the first images (laid out by
+faderkit/tiles.py; training's own sample grids are train/samples.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..grids import tile, value_label
+from ..tiles import tile, value_label
 from ..sliders import check_sweepable
 from ..imageio import save_image, to_uint8, to_unit
 from ..interfaces import Split

@@ -20,7 +20,7 @@ from ..prefetch import Prefetcher
 from ..recipe import Recipe, as_resolved, to_yaml
 from ..train_sections import AdversarySection, ObjectiveSection, ScheduleSection
 from ..rundir import RunDir
-from ..samples import save_grid
+from .samples import save_grid
 from .adversary import warmed_up
 from .budget import calibrate
 from .classifier import load_classifier, train_classifier

@@ -1,4 +1,5 @@
-"""Sample grids: originals, reconstructions, and each attribute flipped, one row per image."""
+"""Training's sample grids (the run's samples/ folder): originals, reconstructions, and each attribute flipped,
+one row per image. Eval's pictures are evaluate/grids.py; tiles.py lays titled grids out."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid
 
-from .codes import blocks, flipped_labels
-from .imageio import save_image, to_uint8
+from ..codes import blocks, flipped_labels
+from ..imageio import save_image, to_uint8
 
 
 @torch.no_grad()
