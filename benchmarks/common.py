@@ -77,15 +77,30 @@ def paper_recipe_dict(root: Path, image_size: int, n_layers: int | None = None, 
                   "discriminator": {"name": "latent", "params": {"conv_fm": 512, "hid_dim": 512, "dropout": 0.3}}},
         # the paper's training schedule (faderkit's defaults moved to 5 replayed discriminator steps and a
         # confusion target): one discriminator update per autoencoder update, flipped labels
-        "train": {"batch_size": batch_size, "lr": 2e-4, "lambda_e": 1e-4, "lambda_warmup": 500_000, "dis_steps": 1,
-                  "dis_replay": 0, "adv_objective": "paper", **train},
+        "train": train_groups(batch_size=batch_size, lr=2e-4, lambda_e=1e-4, lambda_warmup=500_000, dis_steps=1,
+                              dis_replay=0, adv_objective="paper", **train),
         "classifier": {"name": "paper", "params": {"init_fm": 32, "max_fm": 512, "hid_dim": 512}},
     }
 
 
+def train_groups(**settings) -> dict:
+    """A recipe's train section from its settings by name (``dis_steps=1``), each in its group."""
+    from faderkit.train_sections import nest
+
+    return nest(settings, note=False)
+
+
+def with_train(raw: dict, **settings) -> dict:
+    """``raw`` with these train settings (by name) over its own, group by group."""
+    train = dict(raw.get("train") or {})
+    for group, values in train_groups(**settings).items():
+        train[group] = {**(train.get(group) or {}), **values}
+    return {**raw, "train": train}
+
+
 def images_per_iteration(recipe) -> int:
     t = recipe.train
-    return t.batch_size * (t.dis_steps + (0 if t.shared_batch else 1))
+    return t.schedule.batch_size * (t.adversary.dis_steps + (0 if t.adversary.shared_batch else 1))
 
 
 def time_iterations(step, warmup: int, windows: int, window_iters: int = 0, window_s: float = 3.0,

@@ -40,8 +40,8 @@ mkdir -p "$OUT"
 say "toy faces in CelebA's layout (600 images)"
 [ -d "$OUT/faces" ] || "${FK[@]}" data toyfaces "$OUT/faces" -n 600 --layout original >/dev/null || exit 1
 SMALL=(--set "data.root=$OUT/faces" --set "data.image_size=$SIZE" --set classifier.steps=50
-       --set train.log_every=25 --set train.eval_batches=2 --set train.checkpoint_every=100000
-       --set train.eval_every=100000 --set train.sample_every=100000)
+       --set train.logging.log_every=25 --set train.logging.eval_batches=2 --set train.logging.checkpoint_every=100000
+       --set train.logging.eval_every=100000 --set train.logging.sample_every=100000)
 if [ "$SIZE" -lt 256 ]; then  # a smaller image, still down to the paper's 2x2 latent
     n=0; s=$SIZE; while [ "$s" -gt 2 ]; do s=$(( s / 2 )); n=$(( n + 1 )); done; SMALL+=(--set "model.n_layers=$n")
 fi
@@ -62,7 +62,7 @@ train_row() {  # train_row NAME --set ...: one training run, its first log lines
     local name=$1; shift
     say "train $SIZE px, $STEPS steps: $name"
     local t0=$SECONDS
-    if "${FK[@]}" train "$RECIPE" "${SMALL[@]}" --set "train.steps=$STEPS" --device "$DEVICE" --quiet \
+    if "${FK[@]}" train "$RECIPE" "${SMALL[@]}" --set "train.schedule.steps=$STEPS" --device "$DEVICE" --quiet \
         --run-dir "$OUT/run_$name" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"; then
         head -n 3 "$OUT/$name.err"
         figures "$OUT/run_$name"
@@ -73,10 +73,10 @@ train_row() {  # train_row NAME --set ...: one training run, its first log lines
     fi
 }
 
-train_row fp32 --set train.amp=off
-train_row bf16_cl --set train.amp=bf16 --set train.channels_last=true
+train_row fp32 --set train.speed.amp=off
+train_row bf16_cl --set train.speed.amp=bf16 --set train.speed.channels_last=true
 if [ "$DEVICE" = cuda ]; then
-    train_row bf16_cl_compile --set train.amp=bf16 --set train.channels_last=true --set train.compile=true
+    train_row bf16_cl_compile --set train.speed.amp=bf16 --set train.speed.channels_last=true --set train.speed.compile=true
 fi
 
 say "the data path alone, against training on $DEVICE"
@@ -86,11 +86,11 @@ timeout 300 "$PY" benchmarks/data_pipeline.py --sizes "$DATA_SIZE" --device "$DE
 
 say "a run started on the CPU, resumed on $DEVICE"
 RES=(--set "data.root=$OUT/faces" --set data.image_size=32 --set model.n_layers=4 --set classifier.steps=4
-     --set train.checkpoint_every=4 --set train.eval_every=4 --set train.sample_every=100 --quiet
+     --set train.logging.checkpoint_every=4 --set train.logging.eval_every=4 --set train.logging.sample_every=100 --quiet
      --run-dir "$OUT/run_resume")
 resume_ok() {
-    "${FK[@]}" train "$RECIPE" "${RES[@]}" --set train.steps=4 --device cpu 2>"$OUT/resume_cpu.err" >/dev/null || return 1
-    "${FK[@]}" train "$RECIPE" "${RES[@]}" --set train.steps=8 --device "$DEVICE" --resume \
+    "${FK[@]}" train "$RECIPE" "${RES[@]}" --set train.schedule.steps=4 --device cpu 2>"$OUT/resume_cpu.err" >/dev/null || return 1
+    "${FK[@]}" train "$RECIPE" "${RES[@]}" --set train.schedule.steps=8 --device "$DEVICE" --resume \
         2>"$OUT/resume_gpu.err" >/dev/null || { tail -n 3 "$OUT/resume_gpu.err"; return 1; }
     head -n 1 "$OUT/resume_cpu.err"; head -n 1 "$OUT/resume_gpu.err"; grep "resuming" "$OUT/resume_gpu.err"
     "$PY" -c "
@@ -127,7 +127,7 @@ check "edit on $DEVICE agrees with the CPU's" edit_agrees
 say "one-process DDP smoke through faderkit's own path"
 ddp_ok() {
     FADERKIT_DDP=1 timeout 300 "$PY" -m torch.distributed.run --standalone --nproc_per_node 1 -m faderkit.cli train \
-        "$RECIPE" "${SMALL[@]}" --set train.steps=20 --set train.amp=bf16 --device "$DEVICE" --quiet \
+        "$RECIPE" "${SMALL[@]}" --set train.schedule.steps=20 --set train.speed.amp=bf16 --device "$DEVICE" --quiet \
         --run-dir "$OUT/run_ddp" >/dev/null 2>"$OUT/ddp.err" || { tail -n 5 "$OUT/ddp.err"; return 1; }
     head -n 1 "$OUT/ddp.err"; figures "$OUT/run_ddp"
 }

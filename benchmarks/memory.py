@@ -80,8 +80,8 @@ def recipe_dict(root: Path, image_size: int, args) -> dict:
         raw = read_yaml(common.REPO / "recipes" / "quickstart.yaml")
         raw["data"].update(root=str(root), image_size=image_size)
     steps = args.steps_256 if image_size == 256 else args.steps
-    raw["train"].update(steps=steps, threads=args.threads, log_every=max(1, steps // 4), eval_every=steps,
-                        sample_every=steps, checkpoint_every=steps, eval_batches=args.eval_batches)
+    raw = common.with_train(raw, steps=steps, threads=args.threads, log_every=max(1, steps // 4), eval_every=steps,
+                            sample_every=steps, checkpoint_every=steps, eval_batches=args.eval_batches)
     raw["classifier"].update(steps=args.classifier_steps)
     return raw
 

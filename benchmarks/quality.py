@@ -2,7 +2,7 @@
 
     python benchmarks/quality.py                      # the quickstart: ~10 min of training on 2 CPU cores
     python benchmarks/quality.py --steps 50           # a smoke run (figures meaningless, the tables complete)
-    python benchmarks/quality.py --run-dir runs/bench --set train.lr=0.001
+    python benchmarks/quality.py --run-dir runs/bench --set train.schedule.lr=0.001
     python benchmarks/quality.py --recipe recipes/toyflowers.yaml --data-root data/toyflowers
 
 The targets are issue 10's ("Sliders that move") and issue 22's locality ("Edits you can see": at most 10% of
@@ -135,11 +135,11 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", type=Path, default=REPO / "data" / "toyfaces",
                     help="the recipe's data (generated here on first use) [default: data/toyfaces in the repository]")
     ap.add_argument("--run-dir", type=Path, help="a fresh run directory [default: a new temporary one]")
-    ap.add_argument("--steps", type=int, help="override train.steps (a short smoke run)")
+    ap.add_argument("--steps", type=int, help="override train.schedule.steps (a short smoke run)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="any other recipe override, as for faderkit train (repeatable)")
     ap.add_argument("--device", help="auto, cpu, cuda [default: the recipe's]")
-    ap.add_argument("--threads", type=int, help="CPU threads for torch, training and evaluation (train.threads)")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch, training and evaluation (train.speed.threads)")
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--gt-images", type=int, default=100)
     args = ap.parse_args(argv)
@@ -151,13 +151,13 @@ def main(argv=None) -> int:
 
     overrides = [f"data.root={args.data_root}", *args.overrides]
     if args.steps is not None:
-        overrides.append(f"train.steps={args.steps}")
+        overrides.append(f"train.schedule.steps={args.steps}")
     if args.threads is not None:
-        overrides.append(f"train.threads={args.threads}")
+        overrides.append(f"train.speed.threads={args.threads}")
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="faderkit-quality-")) / "run"
     try:
         recipe = load_recipe(args.recipe, overrides)
-        length = f"{recipe.train.time_budget:g} s" if recipe.train.time_budget else f"{recipe.train.steps} steps"
+        length = f"{recipe.train.schedule.time_budget:g} s" if recipe.train.schedule.time_budget else f"{recipe.train.schedule.steps} steps"
         print(f"training {args.recipe.name} ({length}) into {run_dir}", flush=True)
         t0 = time.perf_counter()
         best = train(recipe, run_dir, device=args.device, progress=sys.stderr.isatty(),
@@ -173,13 +173,13 @@ def main(argv=None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     text, missed = tables(report, train_s, eval_s)
-    summary = (f"{recipe.train.steps} training steps; training {train_s:.0f} s (classifier included), evaluation "
+    summary = (f"{recipe.train.schedule.steps} training steps; training {train_s:.0f} s (classifier included), evaluation "
                f"{eval_s:.0f} s (wall). Targets missed: {missed}. Report: {run_dir / 'eval_test' / 'report.md'}")
     print(text)
     print(summary)
     (run_dir / "benchmark.md").write_text(f"# Quality benchmark\n\n{text}\n\n{summary}\n")
     (run_dir / "benchmark.json").write_text(json.dumps(
-        {"train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1), "steps": recipe.train.steps,
+        {"train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1), "steps": recipe.train.schedule.steps,
          "targets_missed": missed, "report": report}, indent=2) + "\n")
     return 0
 

@@ -41,7 +41,7 @@ def measure(recipe_path: Path, root: Path, args) -> dict:
     from faderkit.recipe import load_recipe
     from faderkit.train import Trainer
 
-    overrides = [f"data.root={root}"] + ([f"train.threads={args.threads}"] if args.threads else [])
+    overrides = [f"data.root={root}"] + ([f"train.speed.threads={args.threads}"] if args.threads else [])
     recipe = load_recipe(recipe_path, overrides)
     with tempfile.TemporaryDirectory(prefix="faderkit-bench-") as tmp:
         trainer = Trainer(recipe, tmp, device=args.device, progress=False, log=lambda m: None)
@@ -62,8 +62,8 @@ def measure(recipe_path: Path, root: Path, args) -> dict:
         gc.collect()
     return {"recipe": recipe_path.name, "device": device_name, "image_size": recipe.data.image_size,
             "timed_iters": 3 * max(1, args.iters // 3), "s_per_iter": t["s_per_iter"],
-            "s_per_1000": 1000 * t["s_per_iter"], "steps": recipe.train.steps,
-            "hours_for_recipe": recipe.train.steps * t["s_per_iter"] / 3600, "windows": t["windows_s_per_iter"]}
+            "s_per_1000": 1000 * t["s_per_iter"], "steps": recipe.train.schedule.steps,
+            "hours_for_recipe": recipe.train.schedule.steps * t["s_per_iter"] / 3600, "windows": t["windows_s_per_iter"]}
 
 
 def main(argv=None) -> int:

@@ -33,10 +33,10 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     spec = {"recipe": str(Path(a.recipe).resolve()), "seeds": [0, 1],
-            "set": {"train.steps": a.steps, "train.eval_every": a.steps, "train.sample_every": a.steps,
-                    "train.checkpoint_every": a.steps, "classifier.steps": 50},
-            "variants": [{"name": "edge0", "set": {"train.edge_weight": 0}},
-                         {"name": "edge2", "set": {"train.edge_weight": 2}}],
+            "set": {"train.schedule.steps": a.steps, "train.logging.eval_every": a.steps, "train.logging.sample_every": a.steps,
+                    "train.logging.checkpoint_every": a.steps, "classifier.steps": 50},
+            "variants": [{"name": "edge0", "set": {"train.objective.edge_weight": 0}},
+                         {"name": "edge2", "set": {"train.objective.edge_weight": 2}}],
             "eval": {"limit": 200, "gt_images": 20}}
     (out / "smoke.yaml").write_text(yaml.safe_dump(spec))
     ways = {"serial": dict(executor="local", jobs=1, threads=1), "local2": dict(executor="local", jobs=2, threads=1),

@@ -16,8 +16,8 @@ batch 32, 3 binary attributes, toy faces):
                   foreach-adam, channels-last (whole model),
                   compile (inductor), threads-1, published-schedule (shared_batch=false: its own batch
                   and encoder pass for the discriminator step, as the published code does)
-  precision rows  fp32 (train.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv: the default row
-                  is train.amp auto, so it is fp32 or bf16 as this machine's calibration decides
+  precision rows  fp32 (train.speed.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv: the default row
+                  is train.speed.amp auto, so it is fp32 or bf16 as this machine's calibration decides
   quickstart      --quickstart: issue 10's quickstart recipe (64 px, 5 layers, 32..256 maps, mlp
                   discriminator, dis_steps 5 on replayed latents), before and now; with its implied time
 
@@ -58,8 +58,8 @@ ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), thread
     "compile": ("default + torch.compile (inductor)", {"compile": True}, (True, True), None),
     "threads-1": ("default on 1 thread", {}, (True, True), 1),
     "published-schedule": ("default, shared_batch=false", {"shared_batch": False}, (True, True), None),
-    "fp32": ("default, train.amp off (fp32)", {"amp": "off"}, (True, True), None),
-    "bf16": ("default, train.amp bf16 (autocast)", {"amp": "bf16"}, (True, True), None),
+    "fp32": ("default, train.speed.amp off (fp32)", {"amp": "off"}, (True, True), None),
+    "bf16": ("default, train.speed.amp bf16 (autocast)", {"amp": "bf16"}, (True, True), None),
     "bf16-channels-last": ("bf16 + channels_last for the whole model", {"amp": "bf16", "channels_last": True},
                            (True, True), None),
     "bf16-no-cpuconv": ("bf16 without cpuconv", {"amp": "bf16"}, (False, False), None),
@@ -144,8 +144,7 @@ def quickstart_dict(root):
     q = yaml.safe_load((common.REPO / "recipes" / "quickstart.yaml").read_text())
     q["data"] = {"name": "toyfaces", "root": str(root), "attributes": q["data"]["attributes"], "image_size": 64}
     q["model"].update(QUICKSTART["model"])
-    q["train"].update(QUICKSTART["train"])
-    return q
+    return common.with_train(q, **QUICKSTART["train"])
 
 
 def build_rows(size, names, args, root, tmp, mods):
@@ -166,7 +165,7 @@ def build_rows(size, names, args, root, tmp, mods):
         rows.append(faderkit_row(n, paper_dict(root, size, args, **train), label, small, threads, tmp))
     if args.quickstart and size == 64:
         qs = quickstart_dict(root)
-        qs_before = {**qs, "train": {**qs["train"], **OLD}}
+        qs_before = common.with_train(qs, **OLD)
         rows.append(faderkit_row("quickstart-before", qs_before, "issue 10 quickstart, e5da8c6 settings", (False, False),
                                  None, tmp))
         rows.append(faderkit_row("quickstart", qs, "issue 10 quickstart, now", (True, True), None, tmp))
@@ -271,7 +270,7 @@ def main(argv=None) -> int:
                        if base_s and not r.name.startswith("quickstart") else None,
                        "x_before": (statistics.median(before.windows) / s) if before else None}
                 if r.name.startswith("quickstart"):
-                    steps = quickstart_dict(root)["train"]["steps"]
+                    steps = quickstart_dict(root)["train"]["schedule"]["steps"]
                     res["quickstart_steps"], res["quickstart_train_min"] = steps, steps * s / 60
                 results.append(res)
                 table.append([f"{size} px", r.name, r.label, common.fmt(1 / s, 3), f"{s * 1e3:,.0f}",

@@ -11,6 +11,7 @@ import click
 from .errors import FaderkitError
 from .modes import DEFAULT_MODE, MODES, OUTPUT_MODES
 from .plugins import KINDS
+from .train_sections import moved_key_notes
 
 
 class InternalError(click.ClickException):
@@ -39,7 +40,8 @@ class Group(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with moved_key_notes(lambda line: click.echo(line, err=True)):
+                return super().invoke(ctx)
         except FaderkitError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
         except click.UsageError as exc:  # one line, not click's usage block
@@ -51,12 +53,12 @@ class Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except MemoryError:
-            raise InternalError("out of memory; lower train.batch_size or data.image_size") from None
+            raise InternalError("out of memory; lower train.schedule.batch_size or data.image_size") from None
         except Exception as exc:
             if os.environ.get("FADERKIT_DEBUG"):
                 raise
             if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-                raise InternalError("out of GPU memory; lower train.batch_size or data.image_size") from None
+                raise InternalError("out of GPU memory; lower train.schedule.batch_size or data.image_size") from None
             raise InternalError(f"unexpected {one_line(exc)} (a faderkit bug unless the message says otherwise; "
                                 "FADERKIT_DEBUG=1 shows the traceback)") from None
 
@@ -79,11 +81,11 @@ def cli():
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a recipe value by its dotted path, e.g. --set train.steps=200 (repeatable).")
+              help="Override a recipe value by its dotted path, e.g. --set train.schedule.steps=200 (repeatable).")
 @click.option("--run-dir", type=click.Path(path_type=Path),
               help="Where checkpoints, samples and metrics go [default: runs/<recipe name>].")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
-@click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's train.device].")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [default: the recipe's train.speed.device].")
 @click.option("--print-recipe", is_flag=True, help="Print the resolved recipe (after --set) and exit without training.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(recipe, overrides, run_dir, resume, device, print_recipe, quiet):
@@ -348,7 +350,7 @@ def curves(run_dir, output):
 @cli.command()
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...",
-              help="With a recipe as SOURCE: an axis of the grid, e.g. --grid train.edge_weight=0,2,5 (repeatable).")
+              help="With a recipe as SOURCE: an axis of the grid, e.g. --grid train.objective.edge_weight=0,2,5 (repeatable).")
 @click.option("--seeds", metavar="S1,S2,...", help="Seeds of every variant [default: the sweep file's, else 0].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="An override for every run (repeatable).")
 @click.option("--name", help="The sweep's folder under --root [default: the sweep file's name].")
@@ -370,7 +372,7 @@ def sweep(source, grid, seeds, sets, name, only, root, executor, jobs, threads, 
 
     \b
       faderkit sweep recipes/sweeps/third_round.yaml --jobs 2
-      faderkit sweep recipes/quickstart.yaml --grid train.edge_weight=0,2,5 --seeds 0,1
+      faderkit sweep recipes/quickstart.yaml --grid train.objective.edge_weight=0,2,5 --seeds 0,1
       faderkit sweep recipes/sweeps/edits.yaml --executor submitit -x partition=cpu --jobs 10 --threads 8
     Writes ROOT/NAME/report.md (mean and spread over seeds, differences within the seed spread
     marked as noise). Started again, it skips finished runs and evals and resumes the others.

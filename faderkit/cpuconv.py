@@ -12,7 +12,7 @@ On the CPU, torch's convolutions go to oneDNN, whose speed depends heavily on th
 
 It is the same convolution: same parameters, same state_dict, the same sums in another order, so results
 differ only by floating-point rounding. Other devices use torch's kernel unchanged, and so does a model
-put in channels_last as a whole (recipe ``train.channels_last``). ``FADERKIT_CPUCONV=0`` turns both off.
+put in channels_last as a whole (recipe ``train.speed.channels_last``). ``FADERKIT_CPUCONV=0`` turns both off.
 """
 
 from __future__ import annotations

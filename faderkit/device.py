@@ -34,7 +34,7 @@ def pick_device(name: str | torch.device) -> torch.device:
 
 def configure_backends(device: torch.device, tf32: bool = True) -> None:
     """CUDA: cudnn.benchmark (training shapes are fixed, so the fastest kernel is picked once) and TF32 for
-    fp32 matmuls and convolutions (``train.tf32``). Nothing on other devices."""
+    fp32 matmuls and convolutions (``train.speed.tf32``). Nothing on other devices."""
     if device.type != "cuda":
         return
     torch.backends.cudnn.benchmark = True

@@ -59,7 +59,7 @@ class Dist:
             return module
         if sync_bn:
             if module_device(module).type != "cuda":
-                raise FaderkitError("train.sync_bn needs CUDA devices (torch's SyncBatchNorm); turn it off on the CPU")
+                raise FaderkitError("train.speed.sync_bn needs CUDA devices (torch's SyncBatchNorm); turn it off on the CPU")
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [module_device(module).index] if module_device(module).type == "cuda" else None
         return nn.parallel.DistributedDataParallel(module, device_ids=ids)

@@ -77,7 +77,7 @@ def faderkit_face_locators():
 
 @hookspec
 def faderkit_losses():
-    """Terms of the autoencoder's objective, listed in a recipe's ``train.losses`` with their weights.
+    """Terms of the autoencoder's objective, listed in a recipe's ``train.objective.losses`` with their weights.
 
     :returns: a list of :class:`faderkit.Entry`; ``factory(env, **params)`` returns a
         :class:`faderkit.train.objective.LossTerm` (``env``: a :class:`faderkit.train.objective.TermEnv`).

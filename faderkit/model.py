@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .codes import labels_to_code
+from .codes import blocks, labels_to_code
 from .errors import FaderkitError
 from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
 from .modes import DEFAULT_MODE, OUTPUT_MODES, check_mode, edited  # noqa: F401  (their old home: evaluate/ imports them here)
@@ -68,6 +68,28 @@ class FaderModel(nn.Module):
 
     def reconstruct(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x), code)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor) -> "Encoded":
+        """``x`` encoded once, with its own code and reconstruction, for decoding with attributes swapped."""
+        return Encoded(self, x, labels)
+
+
+class Encoded:
+    """A batch encoded once: the encoder's maps ``feats``, the code of its own ``labels`` and the reconstruction
+    D(E(x), y). :meth:`swapped` decodes it with one attribute's block of the code replaced: the edit that sample
+    grids, validation and evaluation make."""
+
+    def __init__(self, model: FaderModel, x: torch.Tensor, labels: torch.Tensor):
+        self.model = model
+        self.feats = model.encoder(x)
+        self.code = model.code(labels)
+        self.recon = model.decoder(self.feats, self.code)
+
+    def swapped(self, i: int, block: torch.Tensor) -> torch.Tensor:
+        """D(E(x), y') for y' = y with attribute ``i``'s block set to ``block`` (per image, or one for all)."""
+        code = self.code.clone()
+        code[:, blocks(self.model.attributes)[i]] = block
+        return self.model.decoder(self.feats, code)
 
 
 def build_classifier(recipe: Recipe, attributes: Sequence[Attribute]) -> Classifier:

@@ -24,6 +24,12 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, protected_namespaces=())
 
 
+class Strict(BaseModel):
+    """Base for a recipe's sections: unknown keys and NaN are refused (values as loose as YAML writes them)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+
 class BadParams(Exception):
     """``params`` did not fit the component's model: ``problems`` are (location, message) pairs."""
 

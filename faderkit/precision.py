@@ -1,4 +1,4 @@
-"""Which floating-point precision a run trains in: ``train.amp`` (auto, off, bf16, fp16) resolved per device.
+"""Which floating-point precision a run trains in: ``train.speed.amp`` (auto, off, bf16, fp16) resolved per device.
 
 ``auto`` takes bf16 only where it measurably pays: a CUDA GPU with bf16 units (compute capability 8.0
 and up), or a CPU whose bf16 convolutions beat fp32 in a short calibration (under a second, run once
@@ -49,17 +49,17 @@ class Precision:
 
 
 def resolve(amp: str | bool, device: torch.device, stored: str | None = None) -> Precision:
-    """``train.amp`` on ``device``; ``stored``: the precision a resumed run's checkpoint was trained in,
+    """``train.speed.amp`` on ``device``; ``stored``: the precision a resumed run's checkpoint was trained in,
     kept when ``amp`` is auto (a run does not change precision half-way because the machine did)."""
     device = torch.device(device)
     amp = "off" if amp is False or amp in ("false", "fp32") else amp
     if amp == "off":
-        return Precision("fp32", device.type, "train.amp off")
+        return Precision("fp32", device.type, "train.speed.amp off")
     if amp in ("bf16", "fp16"):
         _check_available(amp, device)
-        return Precision(amp, device.type, f"train.amp {amp}")
+        return Precision(amp, device.type, f"train.speed.amp {amp}")
     if amp != "auto":
-        raise FaderkitError(f"unknown train.amp '{amp}'; use auto, off, bf16 or fp16")
+        raise FaderkitError(f"unknown train.speed.amp '{amp}'; use auto, off, bf16 or fp16")
     if stored in DTYPES:
         try:
             _check_available(stored, device)
@@ -71,7 +71,7 @@ def resolve(amp: str | bool, device: torch.device, stored: str | None = None) ->
         if major >= 8:
             return Precision("bf16", "cuda", f"auto: bf16 units (compute capability {major}.{minor})")
         return Precision("fp32", "cuda", f"auto: no bf16 units (compute capability {major}.{minor}); "
-                         "train.amp fp16 may pay here")
+                         "train.speed.amp fp16 may pay here")
     if device.type == "cpu":
         return _cpu_auto()
     return Precision("fp32", device.type, f"auto: mixed precision not measured on {device.type}")
@@ -79,9 +79,9 @@ def resolve(amp: str | bool, device: torch.device, stored: str | None = None) ->
 
 def _check_available(name: str, device: torch.device) -> None:
     if name == "fp16" and device.type != "cuda":
-        raise FaderkitError(f"train.amp fp16 needs a CUDA GPU (this run is on {device.type}); use bf16 or off")
+        raise FaderkitError(f"train.speed.amp fp16 needs a CUDA GPU (this run is on {device.type}); use bf16 or off")
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise FaderkitError("train.amp bf16: this GPU has no bf16 support; use fp16 or off")
+        raise FaderkitError("train.speed.amp bf16: this GPU has no bf16 support; use fp16 or off")
 
 
 # -- the CPU's calibration
@@ -158,7 +158,7 @@ def calibrate(repeats: int = 3) -> dict:
 
 
 def choice_line(recipe, device: str | None = None) -> str:
-    """What ``train.amp`` resolves to for ``recipe`` on this machine, as ``--print-recipe`` shows it."""
-    dev = pick_device(device or recipe.train.device)
-    chosen = resolve(recipe.train.amp, dev)
-    return f"train.amp {recipe.train.amp} -> {chosen.name} on {dev.type} ({chosen.why})"
+    """What ``train.speed.amp`` resolves to for ``recipe`` on this machine, as ``--print-recipe`` shows it."""
+    dev = pick_device(device or recipe.train.speed.device)
+    chosen = resolve(recipe.train.speed.amp, dev)
+    return f"train.speed.amp {recipe.train.speed.amp} -> {chosen.name} on {dev.type} ({chosen.why})"

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .errors import FaderkitError
-from .params import BadParams, as_recipe, check, problems
+from .params import BadParams, Strict, as_recipe, check, problems
 from .plugins import registries
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+from .recipe_yaml import MAX_RECIPE_BYTES, apply_overrides, parse_override, read_yaml  # noqa: F401 (re-exported)
+from .train_sections import FLAT_LOSS_FIELDS, LossSpec, TrainSection, moved_path, nest  # noqa: F401 (LossSpec, TrainSection: re-exported)
 
 
 class Component(Strict):
@@ -57,101 +55,8 @@ class ModelSection(Strict):
         Component(name="mlp"), description="latent discriminator (paper: latent; default: mlp, which standardises z "
         "per dimension and hides the attributes far better, see docs/quality.md)")
     patch_discriminator: Component | None = Field(
-        None, description="optional image discriminator on decoded images (published code); weight train.lambda_patch")
-
-
-class LossSpec(Strict):
-    """One term of the autoencoder's objective: a registered loss (`faderkit plugins --kind loss`) and its weight."""
-
-    name: str = Field(description="registered loss term")
-    weight: float = Field(1.0, ge=0, description="its weight in the sum (the adversary's: lambda_E after the warm-up)")
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-#: The flat fields that weighed the objective's terms before ``train.losses``, with their defaults: a recipe
-#: that lists its terms leaves them alone (each is a term's weight or kind now).
-FLAT_LOSS_FIELDS = {"rec_loss": "mse", "edge_weight": 0.0, "lambda_e": 1e-4, "lambda_patch": 0.0, "lambda_clf": 0.0}
-
-
-class TrainSection(Strict):
-    steps: int = Field(1000, ge=1, description="autoencoder updates")
-    time_budget: float | None = Field(
-        None, gt=0, le=1e7, description="seconds of training: steps is then what this machine does in that time, "
-        "measured before the run starts (logged, and stored in the run's recipe); null: train.steps. A --set "
-        "train.steps=N on the command line turns it off")
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
-    beta1: float = Field(0.5, ge=0, lt=1)
-    lr_schedule: Literal["constant", "cosine"] = Field(
-        "constant", description="the autoencoder's learning rate over the run: constant (paper), or cosine = from lr "
-        "down to lr x lr_final at the last step")
-    lr_final: float = Field(0.0, ge=0, le=1, description="cosine schedule: the last step's rate as a share of lr")
-    rec_loss: Literal["mse", "l1"] = Field("mse", description="reconstruction loss: mse (paper) or l1")
-    edge_weight: float = Field(0.0, ge=0, description="weight of a second reconstruction term on the images' "
-                               "neighbouring-pixel differences (edges, thin lines), the same loss as rec_loss; 0 = off (paper)")
-    losses: list[LossSpec] | None = Field(
-        None, description="the autoencoder's objective, summed in this order: e.g. [{name: mse}, {name: edges, weight: 2}, "
-        "{name: adversary, weight: 0.01}]; null: the terms the flat fields rec_loss, edge_weight, lambda_e, "
-        "lambda_patch and lambda_clf describe")
-    lambda_e: float = Field(1e-4, ge=0, description="final weight of the adversarial term")
-    lambda_warmup: int = Field(500_000, ge=0, description="steps over which lambda_E rises linearly from 0")
-    adv_objective: Literal["paper", "confusion"] = Field(
-        "confusion", description="the encoder's adversarial term: paper = the discriminator's cross-entropy against the "
-        "flipped attributes (Lample et al.; n-valued: a random other value); confusion = against the uniform "
-        "distribution (Tzeng et al. 2015), which an encoder cannot meet by encoding the attribute inverted")
-    dis_steps: int = Field(5, ge=1, le=100, description="latent-discriminator updates per autoencoder update "
-                           "(paper: 1)")
-    dis_lr: float | None = Field(None, gt=0, le=1, description="the latent discriminator's learning rate "
-                                 "[default: train.lr]")
-    dis_replay: int = Field(8, ge=0, le=1000, description="latents of this many recent iterations kept for the "
-                            "discriminator's updates after the first (no encoder pass); 0: each encodes a new batch (paper)")
-    shared_batch: bool = Field(True, description="the first discriminator update reuses the autoencoder's batch and "
-                               "encoder pass (paper's algorithm); false: its own batch (published code), slower")
-    lambda_patch: float = Field(0.0, ge=0, description="weight of the patch discriminator's loss (needs model.patch_discriminator)")
-    label_smoothing: float = Field(0.2, ge=0, lt=1, description="patch discriminator's smoothing of the 'real' label")
-    lambda_clf: float = Field(0.0, ge=0, description="weight of the classifier's loss on images decoded with random attributes")
-    clip_grad: float | None = Field(5.0, gt=0, description="gradient norm clip; null turns it off")
-    flip: bool = Field(True, description="random horizontal flips, p = 0.5")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
-    log_every: int = Field(25, ge=1)
-    eval_every: int = Field(250, ge=1, description="validation + best-checkpoint selection interval")
-    eval_batches: int = Field(8, ge=1, description="validation batches per evaluation")
-    sample_every: int = Field(250, ge=1)
-    checkpoint_every: int = Field(250, ge=1)
-    select_by: Literal["reconstruction", "swap", "last"] = Field(
-        "reconstruction", description="what picks best.safetensors at each evaluation: the validation reconstruction, "
-        "swap accuracy, or last = the latest weights (with lr_schedule cosine the final ones, where the encoder has "
-        "settled and the latent hides the attributes best)"
-    )
-    # speed: none of these changes what the method learns
-    channels_last: bool = Field(False, description="NHWC memory format for the networks")
-    optimizer_impl: Literal["auto", "fused", "foreach", "single", "torch"] = Field(
-        "auto", description="Adam kernel (the same update): auto = fused on CPU and CUDA, else torch's default; "
-        "fused = one kernel for all parameters; foreach / single = torch's multi-tensor / per-tensor loops; "
-        "torch = torch's own default choice")
-    amp: Literal["auto", "off", "bf16", "fp16"] = Field(
-        "auto", description="mixed precision: auto = bf16 where it measurably pays (a CUDA GPU with bf16 units, a CPU "
-        "whose bf16 beats fp32 in a calibration cached per machine), else fp32; off (also false) = fp32; bf16; "
-        "fp16 = CUDA only, with a gradient scaler (faderkit/precision.py)")
-    tf32: bool = Field(True, description="CUDA: TF32 tensor cores for fp32 matmuls and convolutions")
-    prefetch: bool | None = Field(None, description="read the next batch in a background thread (pinned memory on "
-                                  "CUDA); null = on for CUDA, off on the CPU")
-    sync_bn: bool = Field(False, description="multi-GPU runs: BatchNorm statistics over all processes (SyncBatchNorm)")
-    compile: bool = Field(False, description="torch.compile the networks (slow to start; on 2 CPU cores it gained "
-                          "nothing measurable: benchmarks/train_throughput.py)")
-    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's choice)")
-
-
-    @field_validator("amp", mode="before")
-    @classmethod
-    def _amp_off(cls, value):
-        # YAML reads a bare `off` (and `no`) as false: all of them mean fp32
-        if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "fp32")):
-            return "off"
-        if value is True:
-            raise ValueError("true is ambiguous; use auto, bf16 or fp16 (off or false for fp32)")
-        return value
+        None, description="optional image discriminator on decoded images (published code); weight: the patch term's "
+        "in train.objective")
 
 
 class ClassifierSection(Strict):
@@ -184,23 +89,24 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _losses_have_their_networks(self):
-        t = self.train
-        if t.losses is not None:
+        o = self.train.objective
+        if o.losses is not None:
             for key, default in FLAT_LOSS_FIELDS.items():
-                if getattr(t, key) != default:
-                    raise ValueError(f"train.{key} and train.losses both given: with train.losses, give each term's "
-                                     "weight there (e.g. {name: edges, weight: 2}) and leave train." + key + " out")
-            names = [term.name for term in t.losses]
+                if getattr(o, key) != default:
+                    raise ValueError(f"train.objective.{key} and train.objective.losses both given: with losses, give "
+                                     "each term's weight there (e.g. {name: edges, weight: 2}) and leave " + key + " out")
+            names = [term.name for term in o.losses]
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:
-                raise ValueError(f"train.losses lists {', '.join(twice)} twice")
-        patch, clf = (t.lambda_patch > 0, t.lambda_clf > 0) if t.losses is None else \
-            (any(x.name == "patch" and x.weight > 0 for x in t.losses), any(x.name == "classifier" and x.weight > 0
-                                                                            for x in t.losses))
+                raise ValueError(f"train.objective.losses lists {', '.join(twice)} twice")
+        patch, clf = (o.lambda_patch > 0, o.lambda_clf > 0) if o.losses is None else \
+            (any(x.name == "patch" and x.weight > 0 for x in o.losses), any(x.name == "classifier" and x.weight > 0
+                                                                            for x in o.losses))
         if patch and self.model.patch_discriminator is None:
-            raise ValueError("the patch loss (train.lambda_patch > 0) needs model.patch_discriminator, e.g. {name: patch}")
+            raise ValueError("the patch loss (train.objective.lambda_patch > 0) needs model.patch_discriminator, "
+                             "e.g. {name: patch}")
         if clf and not self.classifier.enabled:
-            raise ValueError("the classifier loss (train.lambda_clf > 0) needs classifier.enabled: true")
+            raise ValueError("the classifier loss (train.objective.lambda_clf > 0) needs classifier.enabled: true")
         return self
 
 
@@ -212,88 +118,13 @@ COMPONENTS = (
     ("model.discriminator", "discriminator"),
     ("model.patch_discriminator", "image_discriminator"),
     ("classifier", "classifier"),
-    ("train.losses", "loss"),
+    ("train.objective.losses", "loss"),
 )
 
 
 def _format_error(found: list[tuple[tuple, str]], source: str) -> str:
     parts = [f"{'.'.join(str(p) for p in loc)}: {msg}" if loc else msg for loc, msg in found]
     return f"invalid recipe {source}: " + "; ".join(parts)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``train.steps=200`` -> (["train", "steps"], 200); the value is read as YAML."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not p for p in key.split(".")):
-        raise FaderkitError(f"malformed --set '{text}': expected KEY=VALUE, e.g. train.steps=200")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    return key.split("."), value
-
-
-def _item(items: list, part: str, text: str):
-    """An item of a list in a recipe, by its index or (a list of named terms) its name."""
-    if part.isdigit() and int(part) < len(items):
-        return items[int(part)]
-    named = [x for x in items if isinstance(x, dict) and x.get("name") == part]
-    if len(named) == 1:
-        return named[0]
-    names = [x.get("name") for x in items if isinstance(x, dict) and x.get("name")]
-    raise FaderkitError(f"--set {text}: no item '{part}' in that list; give an index below {len(items)}"
-                        + (f" or a name: {', '.join(map(str, names))}" if names else ""))
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    for text in overrides:
-        path, value = parse_override(text)
-        node = raw
-        for part in path[:-1]:
-            child = _item(node, part, text) if isinstance(node, list) else node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, (dict, list)):
-                raise FaderkitError(f"--set {text}: '{part}' is a value, not a section")
-            node = child
-        if isinstance(node, list):
-            raise FaderkitError(f"--set {text}: '{path[-2]}' is a list; name an item and its key, "
-                                f"e.g. {'.'.join(path[:-1])}.0.weight or, for a list of terms, {'.'.join(path[:-1])}.edges.weight")
-        node[path[-1]] = value
-    return raw
-
-
-#: A recipe is a few hundred bytes; refuse anything absurd before reading it.
-MAX_RECIPE_BYTES = 1 << 20
-
-
-def read_yaml(path: Path) -> dict:
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise FaderkitError(f"recipe {path} is not a regular file; give a YAML file")
-    if path.is_file() and path.stat().st_size > MAX_RECIPE_BYTES:
-        raise FaderkitError(f"recipe {path} is {path.stat().st_size:,} bytes; a recipe is a small YAML file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FaderkitError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise FaderkitError(f"recipe {path} is not UTF-8 text (byte {exc.start}); give a YAML file") from None
-    try:
-        raw = yaml.safe_load(text)
-    except RecursionError:
-        raise FaderkitError(f"recipe {path} is nested too deeply to be a recipe") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise FaderkitError(f"recipe {path} is not valid YAML{where}: {problem}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise FaderkitError(f"recipe {path} must be a mapping of sections (data, model, train, ...)")
-    return raw
 
 
 def resolve_components(recipe, components: Iterable[tuple[str, str]], stored: bool = False) -> list[tuple[tuple, str]]:
@@ -341,7 +172,7 @@ def validate(raw: dict, source: str = "", stored: bool = False) -> Recipe:
     plugin of a dataset it does not need.
     """
     try:
-        recipe = Recipe.model_validate(raw)
+        recipe = Recipe.model_validate(raw, context={"stored": stored})
     except ValidationError as exc:
         raise FaderkitError(_format_error(problems(exc), source)) from None
     found = resolve_components(recipe, COMPONENTS, stored=stored)
@@ -374,13 +205,26 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     """Read, override and validate a recipe file; ``data.root`` is made absolute (relative to the cwd)."""
     path = Path(path)
     raw = read_yaml(path)
+    if isinstance(raw.get("train"), dict):  # a flat train section's keys in their groups, each noted once
+        try:
+            raw["train"] = nest(raw["train"])
+        except ValueError as exc:
+            raise FaderkitError(f"invalid recipe {path}: train: {exc}") from None
+    overrides = [moved_override(o) for o in overrides]
     if overrides:  # on top of the defaults, so --set model.decoder.params.x=1 keeps decoder.name
-        raw = apply_overrides(_with_defaults(raw), list(overrides))
+        raw = apply_overrides(_with_defaults(raw), overrides)
     recipe = validate(raw, str(path))
     recipe.data.root = recipe.data.root.expanduser().resolve()
-    if any(parse_override(o)[0] == ["train", "steps"] for o in overrides):
-        recipe.train.time_budget = None  # a step count asked for on the command line beats the recipe's time budget
+    if any(parse_override(o)[0] == ["train", "schedule", "steps"] for o in overrides):
+        recipe.train.schedule.time_budget = None  # a step count asked for on the command line beats a time budget
     return recipe
+
+
+def moved_override(text: str) -> str:
+    """A ``--set`` naming a key where it was before the train section's groups, at its new place (noted once)."""
+    path, _ = parse_override(text)
+    new = moved_path(path)
+    return text if new == path else ".".join(new) + "=" + text.partition("=")[2]
 
 
 def to_yaml(recipe: Recipe) -> str:

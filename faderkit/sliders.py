@@ -12,7 +12,7 @@ from PIL import Image
 
 from .codes import MAX_SLIDER
 from .errors import FaderkitError
-from .grids import tile, value_label
+from .tiles import tile, value_label
 from .interfaces import Attribute
 
 

@@ -7,19 +7,21 @@ import shutil
 import pytest
 
 from faderkit.recipe import validate
+from faderkit.train_sections import nest
 
 ATTRS = ["Smiling", "Eyeglasses"]
 
 
 def tiny_recipe(root, **train) -> dict:
-    """A recipe small enough to train in about a second on a CPU (32 px, 3 layers, few maps)."""
+    """A recipe small enough to train in about a second on a CPU (32 px, 3 layers, few maps); ``train``: settings
+    by name (``dis_steps=3``), each put in its group of the train section."""
     return {
         "data": {"name": "toyfaces", "root": str(root), "image_size": 32, "attributes": ATTRS,
                  "params": {"count": 60}},
         "model": {"n_layers": 3, "init_fm": 8, "max_fm": 32,
                   "discriminator": {"name": "latent", "params": {"conv_fm": 32, "hid_dim": 32}}},
-        "train": {"steps": 12, "batch_size": 8, "lambda_e": 0.01, "lambda_warmup": 4, "log_every": 2,
-                  "eval_every": 6, "sample_every": 6, "checkpoint_every": 4, "eval_batches": 1, **train},
+        "train": nest({"steps": 12, "batch_size": 8, "lambda_e": 0.01, "lambda_warmup": 4, "log_every": 2,  # in groups
+                       "eval_every": 6, "sample_every": 6, "checkpoint_every": 4, "eval_batches": 1, **train}, note=False),
         "classifier": {"steps": 6, "batch_size": 8, "params": {"init_fm": 8, "max_fm": 16, "hid_dim": 16}},
     }
 
@@ -35,7 +37,7 @@ def generated(tmp_path_factory, dataset: str, count: int):
 
 @pytest.fixture(scope="session", autouse=True)
 def precision_cache(tmp_path_factory):
-    """train.amp auto's CPU calibration is cached in a folder of the session's, never the user's."""
+    """train.speed.amp auto's CPU calibration is cached in a folder of the session's, never the user's."""
     import os
 
     path = tmp_path_factory.mktemp("cache")

@@ -11,7 +11,8 @@ from conftest import tiny_recipe
 from faderkit import checkpoint
 from faderkit.codes import attribute_loss, flipped_labels
 from faderkit.interfaces import Attribute
-from faderkit.recipe import TrainSection, validate
+from faderkit.recipe import validate
+from faderkit.train_sections import AdversarySection
 from faderkit.train import train
 from faderkit.train.adversary import LatentAdversary
 
@@ -19,8 +20,8 @@ ATTRS = (Attribute("A"), Attribute("C", ("r", "g", "b")))
 
 
 def adversary(net, **train_options):
-    t = TrainSection(**train_options)
-    return LatentAdversary(net, net, ATTRS, t, torch.optim.Adam(net.parameters(), lr=1e-2), nullcontext())
+    t = AdversarySection(**train_options)
+    return LatentAdversary(net, net, ATTRS, t, 5.0, torch.optim.Adam(net.parameters(), lr=1e-2), nullcontext())
 
 
 def test_the_confusion_objective_is_smallest_when_the_discriminator_cannot_tell():

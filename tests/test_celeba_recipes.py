@@ -17,8 +17,8 @@ RECIPES = Path(__file__).parents[1] / "recipes"
 CELEBA = ["celeba_128.yaml", "celeba_256_paper.yaml"]
 LAYOUTS = ("original", "kaggle", "torchvision")
 #: Shrinks a recipe to seconds on a CPU; everything not named here stays as the recipe says.
-TINY = ["data.image_size=32", "model.n_layers=3", "model.init_fm=8", "model.max_fm=32", "train.steps=3",
-        "train.batch_size=4", "train.eval_batches=1", "classifier.steps=2", "classifier.batch_size=4",
+TINY = ["data.image_size=32", "model.n_layers=3", "model.init_fm=8", "model.max_fm=32", "train.schedule.steps=3",
+        "train.schedule.batch_size=4", "train.logging.eval_batches=1", "classifier.steps=2", "classifier.batch_size=4",
         "classifier.params.init_fm=8", "classifier.params.max_fm=16", "classifier.params.hid_dim=16"]
 
 
@@ -33,7 +33,7 @@ def layouts(tmp_path_factory) -> dict[str, Path]:
 
 def test_the_paper_recipe_states_the_papers_adversary_explicitly():
     raw = yaml.safe_load((RECIPES / "celeba_256_paper.yaml").read_text())
-    t = raw["train"]
+    t = {k: v for group in raw["train"].values() for k, v in group.items()}
     assert (t["adv_objective"], t["dis_steps"], t["dis_replay"], t["shared_batch"]) == ("paper", 1, 0, True)
     assert raw["model"]["discriminator"]["name"] == "latent"
     assert raw["data"]["image_size"] == 256 and (t["lr"], t["beta1"], t["batch_size"]) == (0.002, 0.5, 32)
@@ -56,7 +56,7 @@ def test_print_recipe_on_a_toy_layout_writes_nothing(layouts, tmp_path, name):
     assert result.exit_code == 0, result.output
     printed = yaml.safe_load(result.stdout)
     assert printed["data"]["root"] == str(layouts["kaggle"]) and printed["data"]["name"] == "celeba"
-    assert printed["train"]["steps"] == load_recipe(RECIPES / name).train.steps
+    assert printed["train"]["schedule"]["steps"] == load_recipe(RECIPES / name).train.schedule.steps
     assert not run.exists()
 
 
@@ -75,5 +75,6 @@ def test_each_celeba_recipe_trains_on_each_toy_layout(layouts, tmp_path, name, l
     assert max(s for s in steps if s is not None) == 3
     resolved = yaml.safe_load((run / "recipe.yaml").read_text())
     recipe = yaml.safe_load((RECIPES / name).read_text())
-    for key in ("adv_objective", "dis_steps", "dis_replay", "lambda_e", "lr"):  # the recipe's own settings kept
-        assert resolved["train"][key] == recipe["train"][key]
+    for group, key in (("adversary", "adv_objective"), ("adversary", "dis_steps"), ("adversary", "dis_replay"),
+                       ("objective", "lambda_e"), ("schedule", "lr")):  # the recipe's own settings kept
+        assert resolved["train"][group][key] == recipe["train"][group][key]

@@ -77,7 +77,8 @@ def test_one_tiny_training_step(name, generated, tmp_path):
         "data": {"name": name, "root": str(generated(name)), "image_size": 16},
         "model": {"n_layers": 2, "init_fm": 4, "max_fm": 8,
                   "discriminator": {"name": "latent", "params": {"conv_fm": 8, "hid_dim": 8}}},
-        "train": {"steps": 1, "batch_size": 4, "lambda_e": 0.01, "lambda_warmup": 0, "eval_batches": 1},
+        "train": {"schedule": {"steps": 1, "batch_size": 4}, "objective": {"lambda_e": 0.01},
+                  "adversary": {"lambda_warmup": 0}, "logging": {"eval_batches": 1}},
         "classifier": {"steps": 1, "batch_size": 4, "params": {"init_fm": 4, "max_fm": 8, "hid_dim": 8}},
     })
     best = train(recipe, tmp_path / "run", progress=False, log=lambda m: None)

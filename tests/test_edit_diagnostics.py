@@ -108,8 +108,8 @@ def test_the_change_mask_loss_needs_a_change_head(toy_root, tmp_path):
     from faderkit.train import train
 
     r = tiny_recipe(toy_root, steps=2)
-    del r["train"]["lambda_e"]
-    r["train"]["losses"] = [{"name": "mse"}, {"name": "change_mask", "weight": 0.01}]
+    del r["train"]["objective"]["lambda_e"]
+    r["train"]["objective"]["losses"] = [{"name": "mse"}, {"name": "change_mask", "weight": 0.01}]
     with pytest.raises(FaderkitError, match="needs a decoder with a change head"):
         train(validate(r), tmp_path / "plain", progress=False, log=lambda m: None)
     r["model"]["decoder"] = {"name": "paper", "params": {"head": "change"}}

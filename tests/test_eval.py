@@ -15,7 +15,7 @@ from faderkit import checkpoint as ckpt
 from faderkit.cli import cli
 from faderkit.curves import plot_curves
 from faderkit.evaluate import EVAL_CLASSIFIER, majority_rate
-from faderkit.grids import HEADER, PAD
+from faderkit.tiles import HEADER, PAD
 from faderkit.sliders import parse_values
 from faderkit.imageio import to_unit
 from faderkit.interfaces import Attribute

@@ -97,8 +97,8 @@ def test_trains_a_few_steps_with_it(stripes_module, tmp_path):
                  "params": {"count": 40, "seed": 0}},
         "model": {"n_layers": 2, "init_fm": 8, "max_fm": 16,
                   "discriminator": {"name": "latent", "params": {"conv_fm": 16, "hid_dim": 16}}},
-        "train": {"steps": 4, "batch_size": 8, "lambda_e": 0.01, "lambda_warmup": 2, "eval_batches": 1,
-                  "log_every": 2},
+        "train": {"schedule": {"steps": 4, "batch_size": 8}, "objective": {"lambda_e": 0.01},
+                  "adversary": {"lambda_warmup": 2}, "logging": {"eval_batches": 1, "log_every": 2}},
         "classifier": {"steps": 4, "batch_size": 8, "params": {"init_fm": 8, "max_fm": 16, "hid_dim": 16}},
     })
     best = train(recipe, tmp_path / "run", progress=False, log=lambda m: None)

@@ -1,4 +1,4 @@
-"""The objective as components: train.losses, the built-in terms, a third-party term, the old flat fields."""
+"""The objective as components: train.objective.losses, the built-in terms, a third-party term, the old flat fields."""
 
 import json
 
@@ -19,10 +19,10 @@ LISTED = [{"name": "mse"}, {"name": "edges", "weight": 2.0}, {"name": "adversary
 
 
 def recipe(root, **train_fields) -> dict:
-    """tiny_recipe; with train.losses, without its flat lambda_e."""
+    """tiny_recipe; with train.objective.losses, without its flat lambda_e."""
     raw = tiny_recipe(root, **train_fields)
     if "losses" in train_fields:
-        del raw["train"]["lambda_e"]
+        del raw["train"]["objective"]["lambda_e"]
     return raw
 
 
@@ -32,10 +32,10 @@ def _train(root, run, **train_fields):
 
 
 def test_flat_fields_describe_the_same_terms_as_the_list():
-    flat = objective(validate(tiny_recipe("x", **FLAT)).train)
+    flat = objective(validate(tiny_recipe("x", **FLAT)).train.objective)
     assert [(t.name, t.weight, t.params) for t in flat] == [("mse", 1.0, {}), ("edges", 2.0, {"kind": "mse"}),
                                                           ("adversary", 0.01, {})]
-    listed = objective(validate(recipe("x", losses=LISTED)).train)
+    listed = objective(validate(recipe("x", losses=LISTED)).train.objective)
     assert [(t.name, t.weight, t.params) for t in listed] == [(t.name, t.weight, t.params) for t in flat]
 
 
@@ -48,22 +48,22 @@ def test_a_listed_objective_trains_to_the_same_weights_as_its_flat_fields(toy_ro
 
 
 def test_flat_weights_beside_a_list_are_refused():
-    with pytest.raises(FaderkitError, match="train.edge_weight and train.losses both given"):
+    with pytest.raises(FaderkitError, match="train.objective.edge_weight and train.objective.losses both given"):
         validate(tiny_recipe("x", edge_weight=2.0, losses=LISTED))
     with pytest.raises(FaderkitError, match="lists mse twice"):
         validate(recipe("x", losses=[{"name": "mse"}, {"name": "mse"}]))
-    with pytest.raises(FaderkitError, match=r"train\.losses\.1\.name: unknown loss 'edgse'; choose one of: .*edges"):
+    with pytest.raises(FaderkitError, match=r"train\.objective\.losses\.1\.name: unknown loss 'edgse'; choose one of: .*edges"):
         validate(recipe("x", losses=[{"name": "mse"}, {"name": "edgse"}]))
-    with pytest.raises(FaderkitError, match=r"train\.losses\.1\.params\.kind"):
+    with pytest.raises(FaderkitError, match=r"train\.objective\.losses\.1\.params\.kind"):
         validate(recipe("x", losses=[{"name": "mse"}, {"name": "edges", "params": {"kind": "l3"}}]))
 
 
 def test_set_reaches_a_term_by_name_or_index():
     raw = recipe("x", losses=[dict(t) for t in LISTED])
-    apply_overrides(raw, ["train.losses.edges.weight=5", "train.losses.0.name=l1"])
-    assert [(t["name"], t.get("weight")) for t in raw["train"]["losses"]] == [("l1", None), ("edges", 5), ("adversary", 0.01)]
+    apply_overrides(raw, ["train.objective.losses.edges.weight=5", "train.objective.losses.0.name=l1"])
+    assert [(t["name"], t.get("weight")) for t in raw["train"]["objective"]["losses"]] == [("l1", None), ("edges", 5), ("adversary", 0.01)]
     with pytest.raises(FaderkitError, match="no item 'edgs' in that list.*mse, edges, adversary"):
-        apply_overrides(recipe("x", losses=[dict(t) for t in LISTED]), ["train.losses.edgs.weight=5"])
+        apply_overrides(recipe("x", losses=[dict(t) for t in LISTED]), ["train.objective.losses.edgs.weight=5"])
 
 
 class _Counting(LossTerm):
@@ -161,7 +161,7 @@ def test_a_time_budget_picks_the_steps_and_trains_as_those_steps_would(toy_root,
     logs = []
     train(validate(tiny_recipe(toy_root, time_budget=0.01, **quiet)), tmp_path / "budget", progress=False,
           log=logs.append)
-    chosen = yaml.safe_load((tmp_path / "budget" / "recipe.yaml").read_text())["train"]
+    chosen = yaml.safe_load((tmp_path / "budget" / "recipe.yaml").read_text())["train"]["schedule"]
     assert chosen["steps"] == 20 and chosen["time_budget"] == 0.01  # the least it trains: one round of steps
     assert any("time budget 0.01 s" in m and "20 steps" in m for m in logs)
     record = next(json.loads(l) for l in (tmp_path / "budget" / "metrics.jsonl").read_text().splitlines()
@@ -179,12 +179,12 @@ def test_steps_set_on_the_command_line_beat_the_recipes_time_budget(tmp_path):
 
     path = tmp_path / "r.yaml"
     raw = tiny_recipe(tmp_path)
-    raw["train"]["time_budget"] = 600
+    raw["train"]["schedule"]["time_budget"] = 600
     path.write_text(yaml.safe_dump(raw))
-    assert load_recipe(path).train.time_budget == 600
-    assert load_recipe(path, ["train.lr=0.001"]).train.time_budget == 600
-    r = load_recipe(path, ["train.steps=200"])
-    assert r.train.time_budget is None and r.train.steps == 200
+    assert load_recipe(path).train.schedule.time_budget == 600
+    assert load_recipe(path, ["train.schedule.lr=0.001"]).train.schedule.time_budget == 600
+    r = load_recipe(path, ["train.schedule.steps=200"])
+    assert r.train.schedule.time_budget is None and r.train.schedule.steps == 200
 
 
 def test_a_mask_that_follows_the_change_map_is_cheap_where_the_attributes_draw(tmp_path_factory):

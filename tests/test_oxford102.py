@@ -268,7 +268,7 @@ def test_unknown_split_and_an_emptied_split(fake):
 def test_cli_train_reports_a_bad_colour_in_one_line(fake, tmp_path):
     recipe = {"data": {"name": "oxford102", "root": str(fake), "image_size": 16,
                        "params": {"colors": ["red", "sky blue"]}},
-              "model": {"n_layers": 3}, "train": {"steps": 1}}
+              "model": {"n_layers": 3}, "train": {"schedule": {"steps": 1}}}
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
     result = CliRunner().invoke(cli, ["train", str(path), "--run-dir", str(tmp_path / "run"), "--quiet"])

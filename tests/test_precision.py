@@ -1,4 +1,4 @@
-"""train.amp: how auto, off, bf16 and fp16 resolve per device, the CPU calibration's cache, what a run
+"""train.speed.amp: how auto, off, bf16 and fp16 resolve per device, the CPU calibration's cache, what a run
 says and stores about its precision, and that a resumed run keeps it."""
 
 import json
@@ -22,17 +22,17 @@ CPU = torch.device("cpu")
 @pytest.mark.parametrize("text", ["off", "false", '"off"', "'off'", "no", "fp32"])
 def test_yaml_off_in_every_spelling_is_fp32(text, tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text(f"data: {{name: toyfaces, root: {tmp_path}}}\ntrain: {{amp: {text}}}\n")
-    assert load_recipe(path).train.amp == "off"
-    assert load_recipe(path, [f"train.amp={text}"]).train.amp == "off"  # --set train.amp=off
-    assert precision.resolve(load_recipe(path).train.amp, CPU).name == "fp32"
+    path.write_text(f"data: {{name: toyfaces, root: {tmp_path}}}\ntrain: {{speed: {{amp: {text}}}}}\n")
+    assert load_recipe(path).train.speed.amp == "off"
+    assert load_recipe(path, [f"train.speed.amp={text}"]).train.speed.amp == "off"  # --set train.speed.amp=off
+    assert precision.resolve(load_recipe(path).train.speed.amp, CPU).name == "fp32"
 
 
 def test_amp_defaults_to_auto_and_refuses_true_and_unknown_names(tmp_path):
-    assert validate({"data": {"name": "toyfaces", "root": str(tmp_path)}}).train.amp == "auto"
+    assert validate({"data": {"name": "toyfaces", "root": str(tmp_path)}}).train.speed.amp == "auto"
     for bad, said in ((True, "ambiguous"), ("fp8", "'auto', 'off', 'bf16' or 'fp16'")):
         with pytest.raises(FaderkitError, match=said):
-            validate({"data": {"name": "toyfaces", "root": str(tmp_path)}, "train": {"amp": bad}})
+            validate({"data": {"name": "toyfaces", "root": str(tmp_path)}, "train": {"speed": {"amp": bad}}})
 
 
 def test_explicit_choices_and_what_a_cpu_cannot_do():
@@ -99,7 +99,7 @@ def _train(root, run, log, resume=False, **settings):
 def test_first_log_line_metrics_and_checkpoints_name_device_and_precision(toy_root, tmp_path):
     log = []
     _train(toy_root, tmp_path / "run", log, steps=4, amp="bf16")
-    assert log[0].startswith("device: cpu (") and "; precision: bf16 (train.amp bf16)" in log[0]
+    assert log[0].startswith("device: cpu (") and "; precision: bf16 (train.speed.amp bf16)" in log[0]
     assert not any(line.startswith("warning") for line in log)  # 32 px: no GPU recipe
     first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["precision"] == "bf16" and first["device"].startswith("cpu")
@@ -130,8 +130,8 @@ def test_print_recipe_shows_the_resolved_precision(toy_root, tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(tiny_recipe(toy_root)))
     out = CliRunner().invoke(cli, ["train", str(path), "--print-recipe", "--device", "cpu",
-                                   "--set", "train.amp=off"])
+                                   "--set", "train.speed.amp=off"])
     assert out.exit_code == 0, out.output
     assert "amp: 'off'" in out.output or "amp: off" in out.output
-    assert out.output.rstrip().splitlines()[-1] == "# train.amp off -> fp32 on cpu (train.amp off)"
-    assert yaml.safe_load(out.output)["train"]["amp"] == "off"  # still a recipe
+    assert out.output.rstrip().splitlines()[-1] == "# train.speed.amp off -> fp32 on cpu (train.speed.amp off)"
+    assert yaml.safe_load(out.output)["train"]["speed"]["amp"] == "off"  # still a recipe

@@ -106,6 +106,6 @@ def test_sync_bn_on_the_cpu_is_refused_in_one_line(toy_root, tmp_path, monkeypat
         monkeypatch.setenv(k, v)
     trainer = Trainer(validate(tiny_recipe(toy_root, steps=2, sync_bn=True)), tmp_path / "run", device="cpu",
                       progress=False, log=lambda m: None)
-    with pytest.raises(FaderkitError, match="train.sync_bn needs CUDA"):
+    with pytest.raises(FaderkitError, match="train.speed.sync_bn needs CUDA"):
         trainer.run_training()
     assert not torch.distributed.is_initialized()

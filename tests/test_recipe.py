@@ -6,7 +6,7 @@ from faderkit import FaderkitError
 from faderkit.cli import cli
 from faderkit.recipe import apply_overrides, load_recipe, parse_override
 
-BASE = {"data": {"name": "toyfaces", "root": "data/x", "image_size": 32}, "model": {"n_layers": 4}, "train": {"steps": 10}}
+BASE = {"data": {"name": "toyfaces", "root": "data/x", "image_size": 32}, "model": {"n_layers": 4}, "train": {"schedule": {"steps": 10}}}
 
 
 def write(tmp_path, raw, name="r.yaml"):
@@ -16,8 +16,8 @@ def write(tmp_path, raw, name="r.yaml"):
 
 
 def test_overrides_are_dotted_and_typed(tmp_path):
-    r = load_recipe(write(tmp_path, BASE), ["train.steps=200", "train.lr=1e-3", "model.decoder.params.n_skip=1"])
-    assert r.train.steps == 200 and r.train.lr == 1e-3
+    r = load_recipe(write(tmp_path, BASE), ["train.schedule.steps=200", "train.schedule.lr=1e-3", "model.decoder.params.n_skip=1"])
+    assert r.train.schedule.steps == 200 and r.train.schedule.lr == 1e-3
     assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 1,
                                        "head": "plain", "change_width": 0.5}  # defaults filled in
     assert r.data.root.is_absolute()
@@ -29,15 +29,15 @@ def test_unknown_key_is_named(tmp_path):
 
 
 def test_wrong_type_is_named(tmp_path):
-    with pytest.raises(FaderkitError, match=r"train\.batch_size"):
-        load_recipe(write(tmp_path, BASE), ["train.batch_size=lots"])
+    with pytest.raises(FaderkitError, match=r"train\.schedule\.batch_size"):
+        load_recipe(write(tmp_path, BASE), ["train.schedule.batch_size=lots"])
 
 
 def test_missing_section_and_negative_size(tmp_path):
     with pytest.raises(FaderkitError, match="data: required key is missing"):
-        load_recipe(write(tmp_path, {"train": {"steps": 1}}))
-    with pytest.raises(FaderkitError, match=r"train\.steps"):
-        load_recipe(write(tmp_path, BASE), ["train.steps=-5"])
+        load_recipe(write(tmp_path, {"train": {"schedule": {"steps": 1}}}))
+    with pytest.raises(FaderkitError, match=r"train\.schedule\.steps"):
+        load_recipe(write(tmp_path, BASE), ["train.schedule.steps=-5"])
 
 
 def test_image_size_must_be_a_power_of_two(tmp_path):
@@ -50,7 +50,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
         load_recipe(write(tmp_path, "data:\n  name: x\n  root: a: b\ntrain:\n  steps: 3\n"))
 
 
-@pytest.mark.parametrize("bad", ["train.steps", "=3", "train..steps=3", ""])
+@pytest.mark.parametrize("bad", ["train.schedule.steps", "=3", "train..steps=3", ""])
 def test_malformed_override(bad):
     with pytest.raises(FaderkitError, match="malformed --set"):
         parse_override(bad)
@@ -58,15 +58,15 @@ def test_malformed_override(bad):
 
 def test_override_into_a_value_is_refused():
     with pytest.raises(FaderkitError, match="is a value"):
-        apply_overrides({"train": {"steps": 3}}, ["train.steps.x=1"])
+        apply_overrides({"train": {"schedule": {"steps": 3}}}, ["train.schedule.steps.x=1"])
 
 
 def test_print_recipe_shows_resolved_values_without_training(tmp_path):
     p = write(tmp_path, BASE)
-    result = CliRunner().invoke(cli, ["train", str(p), "--set", "train.steps=77", "--print-recipe"])
+    result = CliRunner().invoke(cli, ["train", str(p), "--set", "train.schedule.steps=77", "--print-recipe"])
     assert result.exit_code == 0, result.output
     printed = yaml.safe_load(result.output)
-    assert printed["train"]["steps"] == 77
+    assert printed["train"]["schedule"]["steps"] == 77
     assert printed["model"]["encoder"]["name"] == "paper"
     assert not (tmp_path / "runs").exists()
 
@@ -83,4 +83,4 @@ def test_shipped_recipes_validate():
     from pathlib import Path
 
     for path in sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml")):
-        assert load_recipe(path).train.steps > 0
+        assert load_recipe(path).train.schedule.steps > 0

@@ -32,11 +32,11 @@ def write_sweep(tmp_path: Path, toy_root: Path, **spec) -> Path:
 
 @pytest.mark.parametrize("spec, words", [
     ({"variants": [{"name": "a", "set": {"train.bogus": 1}}]}, ["variant 'a'", "train.bogus", "unknown key"]),
-    ({"variants": [{"name": "a"}, {"name": "b", "set": {"train.steps": -3}}]}, ["variant 'b'", "train.steps"]),
-    ({"grid": {"train.edge_weight": [0, "sharp"]}}, ["edge_weight=sharp", "train.edge_weight"]),
-    ({"variants": [{"name": "a"}, {"name": "a", "set": {"train.lr": 0.001}}]}, ["'a' is used twice"]),
+    ({"variants": [{"name": "a"}, {"name": "b", "set": {"train.schedule.steps": -3}}]}, ["variant 'b'", "train.schedule.steps"]),
+    ({"grid": {"train.objective.edge_weight": [0, "sharp"]}}, ["edge_weight=sharp", "train.objective.edge_weight"]),
+    ({"variants": [{"name": "a"}, {"name": "a", "set": {"train.schedule.lr": 0.001}}]}, ["'a' is used twice"]),
     ({"variants": [{"name": "../up"}]}, ["'../up'", "folder"]),
-    ({"grid": {"train.lr": [0.1]}, "variants": [{"name": "a"}]}, ["either grid or variants"]),
+    ({"grid": {"train.schedule.lr": [0.1]}, "variants": [{"name": "a"}]}, ["either grid or variants"]),
     ({"seeds": [0, 0]}, ["repeat a seed"]),
     ({"colour": "red"}, ["colour", "unknown key"]),
     ({"targets": [{"figure": "recon_psnr", "variant": "zz", "min": 1}]}, ["variant 'zz'"]),
@@ -55,10 +55,10 @@ def test_a_bad_sweep_is_one_error_naming_it_and_nothing_runs(tmp_path, toy_root,
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--grid", "train.edge_weight"], ["malformed --grid"]),
-    (["--grid", "train.lr=1,2", "--grid", "train.lr=3"], ["given twice"]),
+    (["--grid", "train.objective.edge_weight"], ["malformed --grid"]),
+    (["--grid", "train.schedule.lr=1,2", "--grid", "train.schedule.lr=3"], ["given twice"]),
     (["--seeds", "0,x"], ["--seeds '0,x'"]),
-    (["--grid", "train.lr=0.1", "--executor", "slurmish"], ["unknown executor 'slurmish'", "local"]),
+    (["--grid", "train.schedule.lr=0.1", "--executor", "slurmish"], ["unknown executor 'slurmish'", "local"]),
 ])
 def test_bad_command_line_forms(tmp_path, toy_root, args, words):
     write_sweep(tmp_path, toy_root)
@@ -69,11 +69,11 @@ def test_bad_command_line_forms(tmp_path, toy_root, args, words):
 
 def test_the_command_line_form_plans_a_grid_over_seeds(tmp_path, toy_root):
     write_sweep(tmp_path, toy_root)
-    plan = load(tmp_path / "tiny.yaml", grid=["train.edge_weight=0,2", "train.lr=0.001"], seeds="0,1",
-                sets=["train.steps=3"])
+    plan = load(tmp_path / "tiny.yaml", grid=["train.objective.edge_weight=0,2", "train.schedule.lr=0.001"], seeds="0,1",
+                sets=["train.schedule.steps=3"])
     assert plan.variants == ["edge_weight=0,lr=0.001", "edge_weight=2,lr=0.001"]
     assert [r.name for r in plan.runs][:2] == ["edge_weight=0,lr=0.001-s0", "edge_weight=0,lr=0.001-s1"]
-    assert {(r.recipe.train.edge_weight, r.recipe.train.seed, r.recipe.train.steps) for r in plan.runs} == \
+    assert {(r.recipe.train.objective.edge_weight, r.recipe.train.schedule.seed, r.recipe.train.schedule.steps) for r in plan.runs} == \
         {(0, 0, 3), (0, 1, 3), (2, 0, 3), (2, 1, 3)}
 
 
@@ -109,7 +109,7 @@ def test_failed_run_recorded_finished_ones_never_repeated(tmp_path, toy_root):
 
 
 def test_a_run_killed_mid_training_is_resumed_and_a_finished_one_only_evaluated(tmp_path, toy_root):
-    path = write_sweep(tmp_path, toy_root, variants=[{"name": "a"}, {"name": "b", "set": {"train.steps": 8}}])
+    path = write_sweep(tmp_path, toy_root, variants=[{"name": "a"}, {"name": "b", "set": {"train.schedule.steps": 8}}])
     plan = load(path)
     folder = tmp_path / "runs" / "sw"
     from faderkit.recipe import to_yaml
@@ -118,7 +118,7 @@ def test_a_run_killed_mid_training_is_resumed_and_a_finished_one_only_evaluated(
     # as a killed sweep leaves them: run a trained but not evaluated, run b half trained (no status)
     train(plan.runs[0].recipe, folder / "a-s0", progress=False, log=lambda m: None)
     half = plan.runs[1].recipe.model_copy(deep=True)
-    half.train.steps = 4
+    half.train.schedule.steps = 4
     train(half, folder / "b-s0", progress=False, log=lambda m: None)
     (folder / "status").mkdir()
     (folder / "status" / "a-s0.json").write_text(json.dumps({"trained": True}))

@@ -15,7 +15,7 @@ from conftest import tiny_recipe
 
 def test_run_directory_is_self_describing(trained_run):
     saved = yaml.safe_load((trained_run / "recipe.yaml").read_text())
-    assert saved["train"]["steps"] == 12 and saved["data"]["attributes"] == ["Smiling", "Eyeglasses"]
+    assert saved["train"]["schedule"]["steps"] == 12 and saved["data"]["attributes"] == ["Smiling", "Eyeglasses"]
     records = [json.loads(l) for l in (trained_run / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in records if "loss_rec" in r]
     assert steps == [2, 4, 6, 8, 10, 12]
@@ -47,13 +47,13 @@ def test_sample_grid_has_original_reconstruction_and_one_column_per_attribute(tr
 
 def test_lambda_rises_linearly_then_holds():
     r = validate(tiny_recipe("x", lambda_e=0.5, lambda_warmup=10))
-    assert [lambda_at(s, r) for s in (0, 5, 10, 50)] == [0.0, 0.25, 0.5, 0.5]
+    assert [lambda_at(s, r.train.objective, r.train.adversary) for s in (0, 5, 10, 50)] == [0.0, 0.25, 0.5, 0.5]
 
 
 def test_learning_rate_is_constant_or_falls_on_a_cosine_to_its_final_share():
-    assert {lr_at(s, validate(tiny_recipe("x", lr=1e-3, steps=11))) for s in range(11)} == {1e-3}
+    assert {lr_at(s, validate(tiny_recipe("x", lr=1e-3, steps=11)).train.schedule) for s in range(11)} == {1e-3}
     r = validate(tiny_recipe("x", lr=1e-3, steps=11, lr_schedule="cosine", lr_final=0.1))
-    lrs = [lr_at(s, r) for s in range(11)]
+    lrs = [lr_at(s, r.train.schedule) for s in range(11)]
     assert lrs[0] == pytest.approx(1e-3) and lrs[5] == pytest.approx(0.55e-3) and lrs[10] == pytest.approx(1e-4)
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
 
@@ -224,7 +224,7 @@ def test_cli_train_refuses_existing_run_dir_in_one_line(toy_root, tmp_path):
 def test_cli_train_runs_and_prints_the_best_checkpoint(toy_root, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(tiny_recipe(toy_root)))
-    result = CliRunner().invoke(cli, ["train", str(recipe), "--set", "train.steps=4", "--run-dir",
+    result = CliRunner().invoke(cli, ["train", str(recipe), "--set", "train.schedule.steps=4", "--run-dir",
                                       str(tmp_path / "run"), "--quiet", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].endswith("best.safetensors")
@@ -247,7 +247,7 @@ def test_patch_discriminator_and_classifier_losses_train_and_resume(toy_root, tm
     assert trained and all(r["loss_patch"] > 0 and r["loss_clf"] > 0 for r in trained)
     tensors, meta = checkpoint.load(run / "last.safetensors")
     assert any(k.startswith("patch.") for k in tensors) and "opt_patch" in meta
-    raw["train"]["steps"] = 6
+    raw["train"]["schedule"]["steps"] = 6
     train(validate(raw), run, resume=True, progress=False, log=lambda m: None)
     assert checkpoint.read_meta(run / "last.safetensors")["step"] == 6
 

@@ -25,6 +25,7 @@ import torch
 
 from .. import atomic
 from ..codes import MAX_SLIDER
+from ..data import split_with_images
 from ..editor import Editor
 from ..errors import FaderkitError
 from ..sliders import check_sweepable
@@ -45,13 +46,8 @@ __all__ = ["evaluate", "EVAL_CLASSIFIER", "EVAL_SEED_OFFSET", "DEFINITIONS", "SW
 
 
 def get_split(dataset: AttributeDataset, name: str) -> Split:
-    if name not in dataset.split_names:
-        raise FaderkitError(f"the dataset at {dataset.root} has no split '{name}'; choose one of: "
-                            f"{', '.join(dataset.split_names)}")
-    split = dataset.split(name)
-    if len(split) == 0:
-        raise FaderkitError(f"the {name} split of {dataset.root} is empty")
-    return split
+    """``dataset``'s split ``name``, checked as training checks its splits (an unknown or empty one is one line)."""
+    return split_with_images(dataset, name, "evaluation reads its images")
 
 
 def evaluate(checkpoint: str | Path, out_dir: str | Path | None = None, *, split: str = "test", alpha: float = 1.0,

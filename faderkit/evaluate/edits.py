@@ -22,12 +22,6 @@ def target_block(target: torch.Tensor, attr: Attribute, alpha: float) -> torch.T
     return torch.stack([1 - a, a], 1)
 
 
-def with_block(code: torch.Tensor, s: slice, block: torch.Tensor) -> torch.Tensor:
-    c = code.clone()
-    c[:, s] = block
-    return c
-
-
 def in_modes(x: torch.Tensor, recon: torch.Tensor, decoded: torch.Tensor) -> dict[str, torch.Tensor]:
     """The edit D(z, y') = ``decoded`` of images ``x`` (reconstructed as ``recon``) in every output mode."""
     return {mode: edited(x, recon, decoded, mode) for mode in OUTPUT_MODES}

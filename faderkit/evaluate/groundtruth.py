@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..codes import blocks, labels_to_code
 from ..errors import FaderkitError
 from ..imageio import to_unit
 from ..interfaces import Split
@@ -161,14 +160,13 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
         idx = np.arange(start, min(n, start + batch_size))
         x = to_unit(split.images(idx).to(dev))
         y = split.labels[torch.from_numpy(idx)].to(dev)
-        feats = model.encoder(x)
-        code = labels_to_code(y, attrs)
-        rec = model.decoder(feats, code)
+        enc = model.encode(x, y)
+        rec = enc.recon
         x01 = unit(x).cpu()
         own = _renders(dataset, split, idx, {})
         own_psnr += metrics.psnr(x01, own).tolist()
         rec_l1 += metrics.l1(unit(rec).cpu(), own).tolist()
-        for i, (a, s) in enumerate(zip(attrs, blocks(attrs))):
+        for i, a in enumerate(attrs):
             if a.name in failed:
                 continue
             src = y[:, i].cpu()
@@ -176,9 +174,7 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
                 if a.binary:
                     edits, renders = {m: [] for m in OUTPUT_MODES}, []
                     for v in values:
-                        c = code.clone()
-                        c[:, s] = torch.tensor([1.0 - v, v], device=dev)
-                        for mode, e in in_modes(x, rec, model.decoder(feats, c)).items():
+                        for mode, e in in_modes(x, rec, enc.swapped(i, torch.tensor([1.0 - v, v], device=dev))).items():
                             edits[mode].append(unit(e).cpu())
                         renders.append(_renders(dataset, split, idx, {a.name: v}))
                     r = torch.stack(renders, 1)  # (B, V, 3, S, S)
@@ -192,9 +188,8 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
                                                        x01[b])
                 else:
                     tgt = (y[:, i] + 1) % a.size
-                    c = code.clone()
-                    c[:, s] = torch.nn.functional.one_hot(tgt, a.size).float()
-                    e = {mode: unit(v).cpu() for mode, v in in_modes(x, rec, model.decoder(feats, c)).items()}
+                    swapped = enc.swapped(i, torch.nn.functional.one_hot(tgt, a.size).float())
+                    e = {mode: unit(v).cpu() for mode, v in in_modes(x, rec, swapped).items()}
                     for b, k in enumerate(idx):
                         r = dataset.render(split.name, int(k), {a.name: a.values[int(tgt[b])]}).float() / 255
                         key = f"{a.values[int(src[b])]}->{a.values[int(tgt[b])]}"

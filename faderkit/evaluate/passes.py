@@ -7,11 +7,11 @@ from __future__ import annotations
 import torch
 
 from .. import metrics
-from ..codes import blocks, labels_to_code, logits_to_labels
+from ..codes import logits_to_labels
 from ..imageio import to_unit
 from ..interfaces import Split
 from ..model import OUTPUT_MODES
-from .edits import batches, in_modes, target_block, target_labels, unit, with_block
+from .edits import batches, in_modes, target_block, target_labels, unit
 from .judge import Judge
 
 
@@ -28,9 +28,8 @@ def main_pass(editor, judge: Judge, split: Split, n: int, alpha: float, batch_si
     for idx in batches(n, batch_size):
         x = to_unit(split.images(idx).to(dev))
         y = split.labels[torch.from_numpy(idx)].to(dev)
-        feats = model.encoder(x)
-        code = labels_to_code(y, attrs)
-        rec = model.decoder(feats, code)
+        enc = model.encode(x, y)
+        feats, rec = enc.feats, enc.recon
         x01, r01 = unit(x), unit(rec)
         sums["mse"] += metrics.mse(r01, x01).sum().item()
         sums["psnr"] += metrics.psnr(r01, x01).sum().item()
@@ -38,11 +37,11 @@ def main_pass(editor, judge: Judge, split: Split, n: int, alpha: float, batch_si
         p0 = judge(x)
         clf_hits += (p0 == y).float().sum(0).cpu()
         disc_hits += (logits_to_labels(model.discriminator(model.adversary_input(feats)), attrs) == y).float().sum(0).cpu()
-        for i, (a, s) in enumerate(zip(attrs, blocks(attrs))):
+        for i, a in enumerate(attrs):
             tgt = target_labels(y[:, i], a)
             src = y[:, i].cpu()
             swap_n[i] += torch.bincount(src, minlength=a.size).float()
-            decoded = model.decoder(feats, with_block(code, s, target_block(tgt, a, alpha)))
+            decoded = enc.swapped(i, target_block(tgt, a, alpha))
             for mode, edit in in_modes(x, rec, decoded).items():
                 p = judge(edit)
                 swap_hits[mode][i] += torch.bincount(src, weights=(p[:, i] == tgt).float().cpu(), minlength=a.size)

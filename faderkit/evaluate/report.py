@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .. import atomic
-from ..grids import value_label
+from ..tiles import value_label
 from ..model import OUTPUT_MODES
 from .groundtruth import DEFINITION as GT_DEFINITION
 

@@ -19,7 +19,7 @@ import yaml
 
 from .. import atomic
 from ..errors import FaderkitError
-from ..recipe import to_yaml
+from ..recipe import as_resolved, to_yaml
 from . import report as report_mod
 from ..evaluate.figures import figures
 from .jobs import Job, evaluated, read_status
@@ -52,9 +52,10 @@ def threads_per_run(jobs: int, threads: int | None) -> int:
 
 
 def _unthreaded(text: str) -> dict:
-    """A resolved recipe without train.threads, which changes speed only (--jobs may differ between starts)."""
-    raw = yaml.safe_load(text) or {}
-    raw.get("train", {}).pop("threads", None)
+    """A resolved recipe without train.speed.threads, which changes speed only (--jobs may differ between starts);
+    one written before the train section's groups is read in them."""
+    raw = as_resolved(yaml.safe_load(text) or {})
+    ((raw.get("train") or {}).get("speed") or {}).pop("threads", None)
     return raw
 
 
@@ -68,7 +69,7 @@ def make_jobs(plan: Plan, folder: Path, threads: int) -> list[Job]:
     for d in ("recipes", "status", "logs"):
         (folder / d).mkdir(exist_ok=True)
     for run in plan.runs:
-        run.recipe.train.threads = threads
+        run.recipe.train.speed.threads = threads
         text = to_yaml(run.recipe)
         recipe_file = folder / "recipes" / f"{run.name}.yaml"
         run_dir = folder / run.name

@@ -25,7 +25,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 
 class Variant(Strict):
     name: str = Field(min_length=1, max_length=100)
-    set: dict[str, Any] = Field(default_factory=dict, description="dotted recipe overrides, e.g. train.edge_weight: 2")
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted recipe overrides, e.g. train.objective.edge_weight: 2")
 
 
 class EvalOptions(Strict):
@@ -114,7 +114,7 @@ class Plan:
 
 
 def overrides(mapping: dict[str, Any]) -> list[str]:
-    """``{"train.steps": 200}`` -> ``["train.steps=200"]`` (JSON is YAML, so every value reads back as given)."""
+    """``{"train.schedule.steps": 200}`` -> ``["train.schedule.steps=200"]`` (JSON is YAML, so every value reads back as given)."""
     return [f"{key}={json.dumps(value)}" for key, value in mapping.items()]
 
 
@@ -161,7 +161,7 @@ def plan(spec: SweepSpec, name: str, only: list[str] | None = None) -> Plan:
     runs = []
     for v in variants:
         for seed in spec.seeds:
-            sets = overrides(spec.set) + overrides(v.set) + [f"train.seed={seed}"]
+            sets = overrides(spec.set) + overrides(v.set) + [f"train.schedule.seed={seed}"]
             try:
                 recipe = load_recipe(spec.recipe, sets)
             except FaderkitError as exc:
@@ -171,7 +171,7 @@ def plan(spec: SweepSpec, name: str, only: list[str] | None = None) -> Plan:
 
 
 def from_command_line(recipe: Path, grid: list[str], seeds: str, sets: list[str]) -> SweepSpec:
-    """The small form: ``faderkit sweep RECIPE.yaml --grid train.edge_weight=0,2,5 --seeds 0,1``."""
+    """The small form: ``faderkit sweep RECIPE.yaml --grid train.objective.edge_weight=0,2,5 --seeds 0,1``."""
     import yaml
 
     axes: dict[str, list[Any]] = {}
@@ -179,7 +179,7 @@ def from_command_line(recipe: Path, grid: list[str], seeds: str, sets: list[str]
         key, sep, values = text.partition("=")
         key = key.strip()
         if not sep or not key or not values.strip():
-            raise FaderkitError(f"malformed --grid '{text}': expected KEY=V1,V2,..., e.g. train.edge_weight=0,2,5")
+            raise FaderkitError(f"malformed --grid '{text}': expected KEY=V1,V2,..., e.g. train.objective.edge_weight=0,2,5")
         if key in axes:
             raise FaderkitError(f"--grid {key} is given twice; list all its values once")
         try:
@@ -197,7 +197,7 @@ def parse_seeds(text: str) -> list[int]:
         raise FaderkitError(f"--seeds '{text}': expected whole numbers separated by commas, e.g. 0,1") from None
 
 
-def parse_sets(sets, option: str = "--set", example: str = "train.steps=200") -> dict[str, Any]:
+def parse_sets(sets, option: str = "--set", example: str = "train.schedule.steps=200") -> dict[str, Any]:
     """``KEY=VALUE`` texts as a mapping, each value read as YAML (``3`` an int, ``{a: 1}`` a mapping)."""
     import yaml
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..codes import attribute_loss, blocks, flipped_labels
 from ..interfaces import Attribute
-from ..recipe import TrainSection
+from ..train_sections import AdversarySection
 from .optim import frozen, update
 
 
@@ -27,9 +27,9 @@ def warmed_up(weight: float, step: int, warmup: int) -> float:
 
 class LatentAdversary:
     def __init__(self, discriminator: torch.nn.Module, wrapped: torch.nn.Module, attrs: Sequence[Attribute],
-                 train: TrainSection, optimizer: torch.optim.Optimizer, autocast):
-        self.net, self.wrapped, self.attrs, self.t = discriminator, wrapped, tuple(attrs), train
-        self.opt, self.autocast = optimizer, autocast
+                 settings: AdversarySection, clip_grad: float | None, optimizer: torch.optim.Optimizer, autocast):
+        self.net, self.wrapped, self.attrs, self.t = discriminator, wrapped, tuple(attrs), settings
+        self.clip, self.opt, self.autocast = clip_grad, optimizer, autocast
         self.replay: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     # -- the discriminator's updates
@@ -50,7 +50,7 @@ class LatentAdversary:
                 zk, yk = fresh(k)
             with self.autocast:
                 loss = attribute_loss(self.wrapped(zk).float(), yk, self.attrs)
-            update(self.opt, loss, self.net.parameters(), t.clip_grad)
+            update(self.opt, loss, self.net.parameters(), self.clip)
         return loss
 
     # -- the encoder's term

@@ -1,8 +1,8 @@
-"""Training for a time budget (``train.time_budget``): how many steps this machine does in that many seconds.
+"""Training for a time budget (``train.schedule.time_budget``): how many steps this machine does in that many seconds.
 
 The step time is measured on the run's own networks and data before the run starts, then every weight, buffer,
 optimizer state and random state is put back as it was: the run that follows is exactly the one
-``train.steps`` = the chosen count gives (the count is logged and stored in the run's recipe, so a resume or a
+``train.schedule.steps`` = the chosen count gives (the count is logged and stored in the run's recipe, so a resume or a
 re-run can pin it). Counts are rounded down to whole multiples of :data:`ROUND`, so runs of the same recipe on
 the same machine usually agree.
 """
@@ -27,7 +27,7 @@ OVERHEAD = 1.05
 def calibrate(trainer, seconds: float) -> tuple[int, float]:
     """(steps, seconds per step) for ``trainer``'s run to take about ``seconds`` of training."""
     if trainer.dist.world > 1:
-        raise FaderkitError("train.time_budget is for single-process runs; under torchrun set train.steps")
+        raise FaderkitError("train.schedule.time_budget is for single-process runs; under torchrun set train.schedule.steps")
     model, objective = trainer.model, trainer.objective
     saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(objective.networks()),
              copy.deepcopy(objective.train_state()),

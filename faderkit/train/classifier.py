@@ -37,22 +37,22 @@ def train_classifier(recipe: Recipe, dataset: AttributeDataset, device, out: Pat
                      precision: Precision | None = None):
     """Train the attribute classifier alone and save it; returns (module, per-attribute valid accuracy).
 
-    ``precision``: the fader run's (the classifier trained beside it follows ``train.amp``); None = fp32,
+    ``precision``: the fader run's (the classifier trained beside it follows ``train.speed.amp``); None = fp32,
     as eval's judge is trained: a measuring instrument the same on every machine."""
     c, attrs = recipe.classifier, dataset.attributes
     precision = precision or Precision("fp32", torch.device(device).type, "")
     autocast = precision.autocast()
-    torch.manual_seed(recipe.train.seed + 1000 + seed_offset)
+    torch.manual_seed(recipe.train.schedule.seed + 1000 + seed_offset)
     net = build_classifier(recipe, attrs).to(device)
     opt = with_scaler(torch.optim.Adam(net.parameters(), lr=c.lr, betas=(0.9, 0.999)), precision.grad_scaler())
-    stream = BatchStream(dataset.split("train"), c.batch_size, seed=recipe.train.seed + 7 + seed_offset)
-    gen = torch.Generator().manual_seed(recipe.train.seed + 11)
+    stream = BatchStream(dataset.split("train"), c.batch_size, seed=recipe.train.schedule.seed + 7 + seed_offset)
+    gen = torch.Generator().manual_seed(recipe.train.schedule.seed + 11)
     net.train()
     with progress_bar(progress) as bar:
         task = bar.add_task("classifier", total=c.steps, stats="")
         for step in range(c.steps):
             images, labels = stream.batch(step)
-            x = prepare_batch(images, device, recipe.train.flip, gen)
+            x = prepare_batch(images, device, recipe.train.schedule.flip, gen)
             with autocast:
                 logits = net(x)
             loss = attribute_loss(logits.float(), labels.to(device), attrs)

@@ -1,4 +1,4 @@
-"""The autoencoder's objective as components: the terms a recipe lists (``train.losses``), each a registered
+"""The autoencoder's objective as components: the terms a recipe lists (``train.objective.losses``), each a registered
 :class:`LossTerm` with its weight, summed in the listed order.
 
 A term may own networks, optimizers and state (the latent adversary owns the discriminator's optimizer and
@@ -23,23 +23,24 @@ from torch import nn
 
 from ..errors import FaderkitError
 from ..interfaces import Attribute, AttributeDataset, Split
-from ..recipe import LossSpec, Recipe, TrainSection
+from ..recipe import Recipe
+from ..train_sections import LossSpec, ObjectiveSection
 
 
-def objective(train: TrainSection) -> list[LossSpec]:
-    """The terms of the autoencoder's loss, in the order they are summed: ``train.losses``, or for a recipe that
+def objective(o: ObjectiveSection) -> list[LossSpec]:
+    """The terms of the autoencoder's loss, in the order they are summed: ``train.objective.losses``, or for a recipe that
     weighs its terms with the flat fields, the terms those describe (reconstruction, edges, the latent adversary,
     the patch and classifier losses), in the order the loop summed them before the terms were components."""
-    if train.losses is not None:
-        return list(train.losses)
-    terms = [LossSpec(name=train.rec_loss)]
-    if train.edge_weight:
-        terms.append(LossSpec(name="edges", weight=train.edge_weight, params={"kind": train.rec_loss}))
-    terms.append(LossSpec(name="adversary", weight=train.lambda_e))
-    if train.lambda_patch:
-        terms.append(LossSpec(name="patch", weight=train.lambda_patch))
-    if train.lambda_clf:
-        terms.append(LossSpec(name="classifier", weight=train.lambda_clf))
+    if o.losses is not None:
+        return list(o.losses)
+    terms = [LossSpec(name=o.rec_loss)]
+    if o.edge_weight:
+        terms.append(LossSpec(name="edges", weight=o.edge_weight, params={"kind": o.rec_loss}))
+    terms.append(LossSpec(name="adversary", weight=o.lambda_e))
+    if o.lambda_patch:
+        terms.append(LossSpec(name="patch", weight=o.lambda_patch))
+    if o.lambda_clf:
+        terms.append(LossSpec(name="classifier", weight=o.lambda_clf))
     return terms
 
 
@@ -150,7 +151,7 @@ class Objective:
     def build(cls, env: TermEnv) -> "Objective":
         from ..plugins import registries
 
-        specs = objective(env.recipe.train)
+        specs = objective(env.recipe.train.objective)
         terms = []
         for spec in specs:
             term = registries()["loss"].create(spec.name, env, params=spec.params)
@@ -181,7 +182,7 @@ class Objective:
             stats.update(s)
             total = w * value if total is None else total + w * value
         if total is None:
-            raise FaderkitError("every term of train.losses weighs 0 at step " f"{step.index}: nothing to train")
+            raise FaderkitError("every term of train.objective.losses weighs 0 at step " f"{step.index}: nothing to train")
         return total, stats
 
     def batches_per_step(self) -> int:

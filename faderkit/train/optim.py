@@ -7,17 +7,17 @@ from typing import Iterable, Iterator
 
 import torch
 
-from ..recipe import Recipe
+from ..train_sections import ScheduleSection
 
 
-def adam(params, recipe: Recipe, device, lr: float | None = None) -> torch.optim.Adam:
-    t = recipe.train
+def adam(params, schedule: ScheduleSection, impl: str, device, lr: float | None = None) -> torch.optim.Adam:
+    """Adam at ``schedule``'s lr (or ``lr``) and beta1, with the kernel ``impl`` (train.speed.optimizer_impl)."""
     # auto: the fused kernel (one pass over every parameter, CPU and CUDA since torch 2.4): the same Adam update,
     # and on 2 CPU cores it saves most of the optimizer's time (many small ops, each a wait on a busy machine)
     fused = {"fused": True} if torch.device(device).type in ("cpu", "cuda") else {}
-    impl = {"auto": fused, "foreach": {"foreach": True}, "fused": {"fused": True}, "single": {"foreach": False},
-            "torch": {}}[t.optimizer_impl]
-    return torch.optim.Adam(params, lr=lr or t.lr, betas=(t.beta1, 0.999), **impl)
+    kernel = {"auto": fused, "foreach": {"foreach": True}, "fused": {"fused": True}, "single": {"foreach": False},
+              "torch": {}}[impl]
+    return torch.optim.Adam(params, lr=lr or schedule.lr, betas=(schedule.beta1, 0.999), **kernel)
 
 
 def update(opt: torch.optim.Optimizer, loss: torch.Tensor, params: Iterable[torch.Tensor], clip: float) -> None:

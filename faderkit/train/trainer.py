@@ -18,8 +18,9 @@ from ..model import FaderModel
 from ..precision import resolve as resolve_precision
 from ..prefetch import Prefetcher
 from ..recipe import Recipe, as_resolved, to_yaml
+from ..train_sections import AdversarySection, ObjectiveSection, ScheduleSection
 from ..rundir import RunDir
-from ..samples import save_grid
+from .samples import save_grid
 from .adversary import warmed_up
 from .budget import calibrate
 from .classifier import load_classifier, train_classifier
@@ -29,17 +30,15 @@ from .progress import progress_bar
 from .validation import improves, score, validate
 
 
-def lambda_at(step: int, recipe: Recipe) -> float:
-    """lambda_E at ``step``: the adversary term's weight, raised linearly from 0 over ``train.lambda_warmup`` steps."""
-    t = recipe.train
-    spec = terms_named(objective(t), "adversary")
-    return warmed_up(spec.weight if spec is not None else 0.0, step, t.lambda_warmup)
+def lambda_at(step: int, terms: ObjectiveSection, adversary: AdversarySection) -> float:
+    """lambda_E at ``step``: the adversary term's weight, raised linearly from 0 over ``lambda_warmup`` steps."""
+    spec = terms_named(objective(terms), "adversary")
+    return warmed_up(spec.weight if spec is not None else 0.0, step, adversary.lambda_warmup)
 
 
-def lr_at(step: int, recipe: Recipe) -> float:
-    """The autoencoder's learning rate at ``step`` (0-based): ``train.lr``, or its cosine decay to
-    ``lr x lr_final`` at the last step."""
-    t = recipe.train
+def lr_at(step: int, t: ScheduleSection) -> float:
+    """The autoencoder's learning rate at ``step`` (0-based): ``lr``, or its cosine decay to ``lr x lr_final``
+    at the last step."""
     if t.lr_schedule == "constant" or t.steps <= 1:
         return t.lr
     w = 0.5 * (1 + math.cos(math.pi * min(step, t.steps - 1) / (t.steps - 1)))
@@ -55,7 +54,7 @@ class Trainer:
                  progress: bool = True, log=print):
         self.recipe, self.resume, self.progress = recipe, resume, progress
         self.run = RunDir(run_dir)
-        device = pick_device(device or recipe.train.device)
+        device = pick_device(device or recipe.train.speed.device)
         self.dist = Dist.from_env(device)
         self.device = self.dist.device(device)
         self.main = self.dist.is_main
@@ -63,12 +62,13 @@ class Trainer:
 
     # -- set-up
     def _setup(self) -> None:
-        r, t = self.recipe, self.recipe.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
+        r, t, speed = self.recipe, self.recipe.train.schedule, self.recipe.train.speed
+        if speed.threads:
+            torch.set_num_threads(speed.threads)
         self._choose_precision()
         if t.batch_size % self.dist.world:
-            raise FaderkitError(f"train.batch_size {t.batch_size} must divide among {self.dist.world} processes")
+            raise FaderkitError(f"train.schedule.batch_size {t.batch_size} must divide among {self.dist.world} "
+                                "processes")
         self.dataset = open_dataset(r)
         self.attrs: tuple[Attribute, ...] = tuple(self.dataset.attributes)
         if not self.attrs:
@@ -83,22 +83,23 @@ class Trainer:
             self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")
             if not any("data_skipped" in rec for rec in self.run.read_metrics()):
                 self.run.log({"step": 0, "data_skipped": skipped})
-        if t.channels_last:
+        if speed.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # the networks as the loop calls them: DDP-wrapped under torchrun, compiled on request
         self.enc, self.dec, dis = (self._wrap(m) for m in (self.model.encoder, self.model.decoder,
                                                              self.model.discriminator))
         self.ae_params = list(self.model.encoder.parameters()) + list(self.model.decoder.parameters())
-        self.opt_ae = adam(self.ae_params, r, self.device)
+        self.opt_ae = adam(self.ae_params, t, speed.optimizer_impl, self.device)
         self.autocast, self.scaler = self.precision.autocast(), self.precision.grad_scaler()
         with_scaler(self.opt_ae, self.scaler)
         env = TermEnv(r, self.model, self.dec, dis, self.attrs, self.dataset, self.train_split, self.device,
                       self.autocast, self._wrap,
-                      lambda params, lr=None: with_scaler(adam(params, r, self.device, lr), self.scaler))
-        self.env, self.objective = env, Objective.build(env)  # the terms of train.losses, in summing order
+                      lambda params, lr=None: with_scaler(adam(params, t, speed.optimizer_impl, self.device, lr),
+                                                          self.scaler))
+        self.env, self.objective = env, Objective.build(env)  # the terms of train.objective, in summing order
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
-        prefetch = t.prefetch if t.prefetch is not None else self.device.type == "cuda"
+        prefetch = speed.prefetch if speed.prefetch is not None else self.device.type == "cuda"
         self.prefetch = Prefetcher(self.stream, pin=self.device.type == "cuda", enabled=prefetch)
         self.step, self.best = 0, None
         n = min(8, len(self.valid_split))
@@ -115,15 +116,15 @@ class Trainer:
 
     def _choose_precision(self) -> None:
         """Device set-up and the precision (a resumed run keeps its own under auto), said on the first log line."""
-        t = self.recipe.train
-        configure_backends(self.device, t.tf32)
+        speed = self.recipe.train.speed
+        configure_backends(self.device, speed.tf32)
         stored, resuming = None, self.resume and self.run.last.exists()
         if resuming:
             try:
                 stored = ckpt.read_meta(self.run.last).get("precision")
             except FaderkitError:
                 pass  # reported where the checkpoint is read for resuming
-        self.precision = resolve_precision(t.amp, self.device, stored)
+        self.precision = resolve_precision(speed.amp, self.device, stored)
         # said once the data is known to be usable: a refused start is one error line
         self._first_lines = [f"device: {describe(self.device)}; precision: {self.precision}"]
         warning = gpu_recipe_on_cpu(self.device, self.recipe.data.image_size)
@@ -133,8 +134,9 @@ class Trainer:
                                                          "precision": self.precision.name}
 
     def _wrap(self, module):
-        module = self.dist.wrap(module, self.recipe.train.sync_bn)
-        return torch.compile(module) if self.recipe.train.compile else module
+        speed = self.recipe.train.speed
+        module = self.dist.wrap(module, speed.sync_bn)
+        return torch.compile(module) if speed.compile else module
 
     def _optimizers(self):
         yield "opt_ae", self.opt_ae
@@ -180,17 +182,19 @@ class Trainer:
             raise FaderkitError(f"{self.run.last} does not fit this run's networks ({brief(exc)}); "
                                 "resume with the recipe it was trained with, or use a new --run-dir") from None
         self.step, self.best = meta["step"], meta.get("best")
-        if self.recipe.train.time_budget:  # the count the run chose when it started, not a new measurement
-            saved = (meta.get("recipe") or {}).get("train") or {}
-            if isinstance(saved.get("steps"), int) and saved.get("time_budget") == self.recipe.train.time_budget:
-                self.recipe.train.steps = saved["steps"]
+        t = self.recipe.train.schedule
+        if t.time_budget:  # the count the run chose when it started, not a new measurement
+            saved = (as_resolved(meta.get("recipe")).get("train") or {}).get("schedule") or {}
+            if isinstance(saved.get("steps"), int) and saved.get("time_budget") == t.time_budget:
+                t.steps = saved["steps"]
         if self.main:
             self.run.truncate_metrics(self.step)
 
     # -- one iteration
     def _batch(self, b: int, gen: torch.Generator):
         images, labels = self.prefetch.batch(b)
-        x = prepare_batch(images, self.device, self.recipe.train.flip, gen, self.recipe.train.channels_last)
+        train = self.recipe.train
+        x = prepare_batch(images, self.device, train.schedule.flip, gen, train.speed.channels_last)
         return x, labels
 
     def _batches_per_step(self) -> int:
@@ -199,9 +203,8 @@ class Trainer:
 
     def _iteration(self, gen: torch.Generator) -> dict:
         """The paper's algorithm: the adversaries' updates, then one update of E and D on the weighted terms."""
-        t = self.recipe.train
         first = self.step * self._batches_per_step()
-        offset = 0 if t.shared_batch else 1
+        offset = 0 if self.recipe.train.adversary.shared_batch else 1
         x, labels = self._batch(first, gen)
 
         def fresh(k: int):  # a new batch's (adversary input, labels), for an adversary that reads more than x
@@ -222,15 +225,15 @@ class Trainer:
                 next(term.before_name for term, v in before.values() if not torch.isfinite(v.detach()))
             self._stop(bad if not finite else "another process's loss")
         for group in self.opt_ae.param_groups:
-            group["lr"] = lr_at(self.step, self.recipe)
-        update(self.opt_ae, loss, self.ae_params, t.clip_grad)
+            group["lr"] = lr_at(self.step, self.recipe.train.schedule)
+        update(self.opt_ae, loss, self.ae_params, self.recipe.train.schedule.clip_grad)
         stats.update({k: v for k, (_, v) in before.items()})
         return {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in stats.items()}
 
     def _stop(self, what: str) -> None:
         last = f"{self.run.last} (step {ckpt.read_meta(self.run.last)['step']})" if self.run.last.exists() else "none yet"
         raise FaderkitError(f"{what} became nan at step {self.step}; training stopped. Last good checkpoint: {last}. "
-                            "Lower train.lr or train.lambda_e, or keep train.clip_grad on")
+                            "Lower train.schedule.lr or the adversary's weight (train.objective), or keep train.schedule.clip_grad on")
 
     # -- the run
     def run_training(self) -> Path:
@@ -265,8 +268,8 @@ class Trainer:
                 self.log(f"{self.run.path} has no checkpoint yet: starting from step 0")
                 if self.main:
                     self.run.truncate_metrics(0)
-            if r.train.time_budget and not from_checkpoint:
-                self._spend(r.train.time_budget)
+            if r.train.schedule.time_budget and not from_checkpoint:
+                self._spend(r.train.schedule.time_budget)
             self._loop()
         except BaseException:
             if self.main:
@@ -280,11 +283,11 @@ class Trainer:
         return self.run.best if self.run.best.exists() else self.run.last
 
     def _spend(self, seconds: float) -> None:
-        """train.steps from the time budget, measured on this machine; the run's recipe records the count."""
+        """train.schedule.steps from the time budget, measured on this machine; the run's recipe records the count."""
         steps, per_step = calibrate(self, seconds)
-        self.recipe.train.steps = steps
+        self.recipe.train.schedule.steps = steps
         self.log(f"time budget {seconds:g} s at {per_step * 1000:.0f} ms a step here: {steps} steps "
-                 f"(to repeat this run elsewhere: --set train.steps={steps})")
+                 f"(to repeat this run elsewhere: --set train.schedule.steps={steps})")
         if self.main:
             self.run.write_recipe(to_yaml(self.recipe))
             self.run.log({"step": 0, "time_budget": {"seconds": seconds, "seconds_per_step": round(per_step, 5),
@@ -315,7 +318,7 @@ class Trainer:
         self.objective.attach(classifier=self.classifier)
 
     def _loop(self) -> None:
-        t = self.recipe.train
+        t, logs = self.recipe.train.schedule, self.recipe.train.logging
         gen = torch.Generator()
         self.model.train()
         t0, seen, stats = time.perf_counter(), 0, {}
@@ -332,7 +335,7 @@ class Trainer:
                 done = self.step == t.steps
                 if not self.main:
                     continue
-                if self.step % t.log_every == 0 or done:
+                if self.step % logs.log_every == 0 or done:
                     ips = seen / (time.perf_counter() - t0)
                     gpu = {"gpu_peak_mib": round(torch.cuda.max_memory_allocated(self.device) / 2**20)} \
                         if self.device.type == "cuda" else {}
@@ -341,17 +344,17 @@ class Trainer:
                     bar.update(task, completed=self.step, stats=f"{shown} {ips:.0f} img/s"
                                + (f" {gpu['gpu_peak_mib']:,} MiB" if gpu else ""))
                     t0, seen = time.perf_counter(), 0
-                if self.step % t.eval_every == 0 or done:
-                    ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, t.eval_batches, self.device)
-                    better = improves(ev, self.best, t.select_by)
+                if self.step % logs.eval_every == 0 or done:
+                    ev = validate(self.model, self.classifier, self.valid_split, t.batch_size, logs.eval_batches, self.device)
+                    better = improves(ev, self.best, logs.select_by)
                     if better:
-                        self.best = score(ev, t.select_by)
+                        self.best = score(ev, logs.select_by)
                     self.run.log({"step": self.step, **ev, "best": better})
                     if better:
                         self._save(self.run.best, with_optim=False)
-                if self.step % t.sample_every == 0 or done:
+                if self.step % logs.sample_every == 0 or done:
                     save_grid(self.model, self.sample_x, self.sample_y, self.run.samples / f"step_{self.step:06d}.png")
-                if self.step % t.checkpoint_every == 0 or done:
+                if self.step % logs.checkpoint_every == 0 or done:
                     self._save(self.run.last, with_optim=True)
         self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
                  f"best checkpoint {self.run.best}")

@@ -22,15 +22,13 @@ def validate(model, classifier, split, batch_size: int, batches: int, device) ->
         idx = torch.arange(start, min(n, start + batch_size))
         x = prepare_batch(split.images(idx.numpy()), device, flip=False)
         y = split.labels[idx].to(device)
-        feats = model.encoder(x)
-        code = model.code(y)
-        mse_sum += F.mse_loss(model.decoder(feats, code), x, reduction="sum").item() / x[0].numel()
+        enc = model.encode(x, y)
+        mse_sum += F.mse_loss(enc.recon, x, reduction="sum").item() / x[0].numel()
         if classifier is not None:
             target = flipped_labels(y, attrs)
+            code = model.code(target)
             for i, s in enumerate(blocks(attrs)):
-                c = code.clone()
-                c[:, s] = model.code(target)[:, s]
-                pred = logits_to_labels(classifier(model.decoder(feats, c)), attrs)
+                pred = logits_to_labels(classifier(enc.swapped(i, code[:, s])), attrs)
                 swap_hits[i] += (pred[:, i] == target[:, i]).float().sum().cpu()
         count += len(idx)
     model.train(was)

@@ -17,7 +17,7 @@ def faderkit_losses():
         Entry("edges", Edges, "the reconstruction's neighbouring-pixel differences against x's (thin lines)",
               params=EdgesParams),
         Entry("adversary", AdversaryTerm, "the latent adversary (Lample et al.): the discriminator's updates, and the "
-              "encoder's term against it; weight = lambda_E, raised over train.lambda_warmup", params=NoParams),
+              "encoder's term against it; weight = lambda_E, raised over train.adversary.lambda_warmup", params=NoParams),
         Entry("patch", PatchTerm, "a PatchGAN critic on images decoded with random attributes (published code; "
               "needs model.patch_discriminator)", params=NoParams),
         Entry("classifier", ClassifierTerm, "the run's frozen attribute classifier on images decoded with random "

@@ -1,4 +1,4 @@
-"""What each built-in loss term accepts as ``params`` in a recipe's ``train.losses``."""
+"""What each built-in loss term accepts as ``params`` in a recipe's ``train.objective.losses``."""
 
 from __future__ import annotations
 

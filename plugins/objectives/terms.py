@@ -39,15 +39,15 @@ class Edges(LossTerm):
 
 
 class AdversaryTerm(LossTerm):
-    """The latent discriminator's ``dis_steps`` updates (train.dis_*), then the encoder's term against it
-    (train.adv_objective), weighted by lambda_E raised linearly over ``train.lambda_warmup`` steps."""
+    """The latent discriminator's ``dis_steps`` updates, then the encoder's term against it (``adv_objective``),
+    weighted by lambda_E raised linearly over ``lambda_warmup`` steps: the settings of ``train.adversary``."""
 
     before_name = "the discriminator loss"
 
     def __init__(self, env: TermEnv):
-        t = env.recipe.train
+        t, clip = env.recipe.train.adversary, env.recipe.train.schedule.clip_grad
         self.model, self.t = env.model, t
-        self.adversary = LatentAdversary(env.model.discriminator, env.discriminator, env.attributes, t,
+        self.adversary = LatentAdversary(env.model.discriminator, env.discriminator, env.attributes, t, clip,
                                          env.adam(env.model.discriminator.parameters(), lr=t.dis_lr), env.autocast)
         self.lam = 0.0
 
@@ -82,26 +82,26 @@ class AdversaryTerm(LossTerm):
 
 class PatchTerm(LossTerm):
     """A PatchGAN critic: updated on real images against images decoded with random attributes (the 'real' label
-    smoothed by train.label_smoothing); the decoder's term is the critic fooled."""
+    smoothed by train.objective.label_smoothing); the decoder's term is the critic fooled."""
 
     before_name = "the patch critic's loss"
 
     def __init__(self, env: TermEnv):
-        t = env.recipe.train
+        train = env.recipe.train
         self.net = build_patch_discriminator(env.recipe, env.attributes)
         if self.net is None:
             raise FaderkitError("the patch loss needs model.patch_discriminator, e.g. {name: patch}")
-        self.net.to(env.device, memory_format=torch.channels_last if t.channels_last else torch.preserve_format)
+        self.net.to(env.device, memory_format=torch.channels_last if train.speed.channels_last else torch.preserve_format)
         self.wrapped, self.opt = env.wrap(self.net), env.adam(self.net.parameters())
-        self.t, self.autocast = t, env.autocast
+        self.smoothing, self.clip, self.autocast = train.objective.label_smoothing, train.schedule.clip_grad, env.autocast
 
     def before(self, step: Step):
         _, fake = step.decoded_random()
         with self.autocast:
             real_logits, fake_logits = self.wrapped(step.x).float(), self.wrapped(fake.detach()).float()
-        loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - self.t.label_smoothing))
+        loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - self.smoothing))
                 + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        update(self.opt, loss, self.net.parameters(), self.t.clip_grad)
+        update(self.opt, loss, self.net.parameters(), self.clip)
         return {"loss_patch": loss}
 
     def loss(self, step: Step):
@@ -158,7 +158,7 @@ def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
         means = sums[i][seen] / counts[seen, None, None, None]
         spread = (means[:, None] - means[None]).abs().amax((0, 1))  # the largest difference between two values
         change += spread.mean(0)
-    if env.recipe.train.flip:
+    if env.recipe.train.schedule.flip:
         change = (change + change.flip(-1)) / 2
     return (change / change.max().clamp_min(1e-12)).float()
 

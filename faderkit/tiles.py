@@ -1,4 +1,5 @@
-"""Image grids for people to look at: tiles in rows and columns under column titles."""
+"""Laying images out for people to look at: tiles in rows and columns under column titles (eval's grids and
+slider sweeps use it)."""
 
 from __future__ import annotations
 
