@@ -163,12 +163,17 @@ def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
     return (change / change.max().clamp_min(1e-12)).float()
 
 
+def cached_change_map(env: TermEnv, images: int) -> torch.Tensor:
+    """:func:`attribute_change_map`, computed once per run for every term that reads it."""
+    return env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
+
+
 class AttributeWeighted(LossTerm):
     """The reconstruction weighted per pixel by :func:`attribute_change_map`: the gradient goes where the
     attributes draw (a mouth, glasses), not where every face looks alike."""
 
     def __init__(self, env: TermEnv, kind: str = "mse", strength: float = 4.0, images: int = 4000):
-        change = env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
+        change = cached_change_map(env, images)
         w = 1 + strength * change
         self.weights = (w / w.mean()).to(env.device)[None, None]
         self.kind = kind
@@ -212,7 +217,7 @@ class ChangeMaskPrior(LossTerm):
         self.decoder, self.sparsity, self.smoothness = env.model.decoder, sparsity, smoothness
         self.area_weights = None
         if follow_change > 0:
-            change = env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
+            change = cached_change_map(env, images)
             self.area_weights = (1 / (1 + follow_change * change)).to(env.device)[None, None]
 
     def loss(self, step: Step):
