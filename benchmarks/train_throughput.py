@@ -18,8 +18,9 @@ batch 32, 3 binary attributes, toy faces):
                   and encoder pass for the discriminator step, as the published code does)
   precision rows  fp32 (train.speed.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv: the default row
                   is train.speed.amp auto, so it is fp32 or bf16 as this machine's calibration decides
-  quickstart      --quickstart: issue 10's quickstart recipe (64 px, 5 layers, 32..256 maps, mlp
-                  discriminator, dis_steps 5 on replayed latents), before and now; with its implied time
+  quickstart      --quickstart: recipes/quickstart.yaml as shipped (64 px, 5 layers, 32..256 maps, mlp
+                  discriminator, dis_steps 5 on replayed latents), with e5da8c6's settings, and with amp off and
+                  bf16 (its precision choice); with the implied time of its steps
 
 --profile N prints torch.profiler's top ops over N iterations of published-code, before, default and the precision rows;
 FLOPs of one iteration are counted by torch.utils.flop_counter and held against the CPU's peak (cpu_peak.py).
@@ -65,13 +66,6 @@ ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), thread
     "bf16-no-cpuconv": ("bf16 without cpuconv", {"amp": "bf16"}, (False, False), None),
 }
 DEFAULT_ROWS = ["before", "default", "no-cpuconv", "matmul-only", "layout-only", "torch-adam", "channels-last"]
-#: issue 10's quickstart (model and train sections over recipes/quickstart.yaml)
-QUICKSTART = {"model": {"n_layers": 5, "init_fm": 32, "max_fm": 256,
-                        "discriminator": {"name": "mlp", "params": {"hid_dim": 512, "dropout": 0.1}}},
-              "train": {"adv_objective": "confusion", "dis_lr": 0.002, "dis_replay": 8, "dis_steps": 5,
-                        "lambda_e": 0.01, "lambda_warmup": 500}}
-
-
 class Row:
     def __init__(self, name, label, step, threads=None, cpuconv=(True, True)):
         self.name, self.label, self.step_fn, self.threads, self.cpuconv = name, label, step, threads, cpuconv
@@ -138,13 +132,13 @@ def paper_dict(root, size, args, **train):
     return common.paper_recipe_dict(root, size, args.layers[size], args.batch_size, threads=args.threads, **train)
 
 
-def quickstart_dict(root):
+def quickstart_dict(root, **train):
+    """recipes/quickstart.yaml as shipped, on the benchmark's toy faces, with these train settings over its own."""
     import yaml
 
     q = yaml.safe_load((common.REPO / "recipes" / "quickstart.yaml").read_text())
     q["data"] = {"name": "toyfaces", "root": str(root), "attributes": q["data"]["attributes"], "image_size": 64}
-    q["model"].update(QUICKSTART["model"])
-    return common.with_train(q, **QUICKSTART["train"])
+    return common.with_train(q, **train)
 
 
 def build_rows(size, names, args, root, tmp, mods):
@@ -164,11 +158,13 @@ def build_rows(size, names, args, root, tmp, mods):
         label, train, small, threads = ROWS[n]
         rows.append(faderkit_row(n, paper_dict(root, size, args, **train), label, small, threads, tmp))
     if args.quickstart and size == 64:
-        qs = quickstart_dict(root)
-        qs_before = common.with_train(qs, **OLD)
-        rows.append(faderkit_row("quickstart-before", qs_before, "issue 10 quickstart, e5da8c6 settings", (False, False),
-                                 None, tmp))
-        rows.append(faderkit_row("quickstart", qs, "issue 10 quickstart, now", (True, True), None, tmp))
+        rows.append(faderkit_row("quickstart-before", quickstart_dict(root, **OLD), "the quickstart, e5da8c6 settings",
+                                 (False, False), None, tmp))
+        rows.append(faderkit_row("quickstart", quickstart_dict(root), "the quickstart as shipped", (True, True), None,
+                                 tmp))
+        for amp in ("off", "bf16"):  # its precision choice, timed in the same run
+            rows.append(faderkit_row(f"quickstart-{amp}", quickstart_dict(root, amp=amp),
+                                     f"the quickstart, train.speed.amp {amp}", (True, True), None, tmp))
     return rows
 
 
