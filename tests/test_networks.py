@@ -30,7 +30,8 @@ def test_encoders(name):
 
 @pytest.mark.parametrize("name", registries()["decoder"].list())
 @pytest.mark.parametrize("params", [{}, {"upsample": "nearest"}, {"upsample": "pixelshuffle", "norm": "instance"},
-                                    {"n_skip": 2, "dropout": 0.2}, {"head": "change", "n_skip": 1}])
+                                    {"n_skip": 2, "dropout": 0.2}, {"head": "change", "n_skip": 1},
+                                    {"refine": 8}, {"refine": 6, "head": "change", "upsample": "nearest"}])
 def test_decoders(name, params):
     enc, a = encoder_and_arch()
     dec = registries()["decoder"].create(name, a, **params)
@@ -50,6 +51,21 @@ def test_paper_decoder_feeds_the_code_to_every_layer():
         conv = first if isinstance(first, torch.nn.ConvTranspose2d) else first[0]
         assert conv.in_channels >= a.code_dim
     assert dec.layers[0][0].in_channels == enc.latent_shape[0] + a.code_dim
+
+
+def test_a_refining_decoder_draws_at_full_size_with_the_code():
+    enc, a = encoder_and_arch()
+    dec = registries()["decoder"].create("paper", a, refine=8)
+    plain = registries()["decoder"].create("paper", a)
+    assert len(dec.layers) == len(plain.layers) + 1
+    last_doubling, full = dec.layers[-2][0], dec.layers[-1][0]
+    assert isinstance(last_doubling, torch.nn.ConvTranspose2d) and last_doubling.out_channels == 8
+    assert (full.kernel_size, full.stride, full.in_channels, full.out_channels) == ((3, 3), (1, 1), 8 + a.code_dim, 3)
+    feats = enc(torch.randn(2, 3, 32, 32))
+    seen = []
+    full.register_forward_hook(lambda m, inp, out: seen.append((inp[0].shape, out.shape)))
+    dec(feats, torch.rand(2, a.code_dim))
+    assert seen == [((2, 8 + a.code_dim, 32, 32), (2, 3, 32, 32))]  # at the image's own size
 
 
 @pytest.mark.parametrize("name", registries()["discriminator"].list())

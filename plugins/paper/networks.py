@@ -68,14 +68,16 @@ def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
 
 
 def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int, upsample: str, make_norm,
-           dropout: float, last: list[nn.Module]) -> nn.ModuleList:
+           dropout: float, last: list[nn.Module], refine: int = 0) -> nn.ModuleList:
     """Decoder layers from the latent (``enc[-1]`` maps) up: hidden widths ``own`` (deepest first), ``out`` maps
-    at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip."""
+    at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip.
+    ``refine`` > 0: the last doubling draws that many maps, and a 3x3 convolution at full size draws ``out``."""
     layers, c_prev = [], enc[-1]
-    for j, c_out in enumerate(own + [out]):
+    doublings = len(own) + 1
+    for j, c_out in enumerate(own + ([refine] if refine else []) + [out]):
         c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0)
-        block = [_up(c_in, c_out, upsample)]
-        if j == len(own):
+        block = [_up(c_in, c_out, upsample) if j < doublings else nn.Conv2d(c_in, c_out, 3, 1, 1)]
+        if j == len(own) + (1 if refine else 0):
             block += last
         else:
             block += [make_norm(c_out), nn.ReLU(inplace=True)]
@@ -107,7 +109,8 @@ class PaperDecoder(Decoder):
     mask, arXiv 1807.09251), and a residual edit x + D(z, y') - D(z, y) changes nothing outside A and A'."""
 
     def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
-                 dropout: float = 0.0, n_skip: int = 0, head: str = "plain", change_width: float = 0.5):
+                 dropout: float = 0.0, n_skip: int = 0, head: str = "plain", change_width: float = 0.5,
+                 refine: int = 0):
         super().__init__()
         _check(arch)
         make_norm = NORMS[norm]
@@ -118,11 +121,13 @@ class PaperDecoder(Decoder):
         self.receives = tuple(-1 - j for j in range(n_skip + 1))
         hidden = enc[-2::-1]
         if head == "plain":
-            self.layers = _stack(enc, hidden, self.code_dim, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()])
+            self.layers = _stack(enc, hidden, self.code_dim, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()],
+                                 refine)
             return
-        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()])  # B: no code
+        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()], refine)  # B
         narrow = [max(1, round(c * change_width)) for c in hidden]
-        self.change = _stack(enc, narrow, self.code_dim, 4, n_skip, upsample, make_norm, dropout, [])
+        self.change = _stack(enc, narrow, self.code_dim, 4, n_skip, upsample, make_norm, dropout, [],
+                             max(1, round(refine * change_width)) if refine else 0)
         self.last_mask: torch.Tensor | None = None  # A of the latest forward, for the change_mask loss
 
     def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor:

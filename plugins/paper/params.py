@@ -32,6 +32,9 @@ class DecoderParams(Params):
         "where the mask is; pair it with the change_mask loss)")
     change_width: float = Field(0.5, gt=0, le=4, description="head change: the mask-and-colour stack's width as a "
                                 "share of the base stack's")
+    refine: int = Field(0, ge=0, le=1024, description="0: the last layer draws the image while it doubles the size "
+                        "(paper). N: it draws N maps at full size instead, and a 3x3 convolution that also gets the "
+                        "code turns them into the image (thin strokes drawn at full resolution)")
 
 
 class LatentDiscriminatorParams(Params):
