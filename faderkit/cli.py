@@ -356,15 +356,16 @@ def curves(run_dir, output):
 @click.option("--name", help="The sweep's folder under --root [default: the sweep file's name].")
 @click.option("--only", metavar="V1,V2,...", help="Run only these variants of the sweep file.")
 @click.option("--root", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--executor", default="local", show_default=True,
-              help="A registered executor: local, ray, submitit, ... (faderkit plugins --kind executor --params).")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Runs at a time (local; submitit: runs submitted at a time).")
+@click.option("--executor", help="A registered executor: local, ray, submitit, ... (faderkit plugins --kind executor "
+              "--params) [default: the sweep file's executor.name, else local].")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Runs at a time (local; submitit: runs submitted at a time) [default: the sweep file's, else 1].")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads per run (submitit: each job's CPUs) [default: the cores / --jobs].")
 @click.option("--address", help="ray: auto (a running cluster) or HOST:PORT [default: start a local Ray].")
 @click.option("--executor-param", "-x", "executor_params", multiple=True, metavar="KEY=VALUE",
-              help="An option of the executor, the value read as YAML (repeatable), e.g. for submitit: "
+              help="An option of the executor, the value read as YAML (repeatable), over the sweep file's "
+                   "executor.params, e.g. for submitit: "
                    "-x partition=cpu -x timeout_min=120 -x mem_gb=16 -x gpus_per_node=1 -x account=lab -x qos=normal "
                    "-x 'slurm={constraint: a100}' -x cluster=auto|slurm|local|debug -x folder=DIR.")
 def sweep(source, grid, seeds, sets, name, only, root, executor, jobs, threads, address, executor_params):

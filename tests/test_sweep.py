@@ -42,6 +42,10 @@ def write_sweep(tmp_path: Path, toy_root: Path, **spec) -> Path:
     ({"targets": [{"figure": "recon_psnr", "variant": "zz", "min": 1}]}, ["variant 'zz'"]),
     ({"targets": [{"figure": "recon_psnr"}]}, ["min, max or both"]),
     ({"recipe": "missing.yaml"}, ["missing.yaml", "not a file"]),
+    ({"executor": {"name": "local", "params": {"jobs": 2}}}, ["executor", "as executor.jobs"]),
+    ({"executor": {"name": "local", "jobs": 0}}, ["executor.jobs"]),
+    ({"executor": {"name": "slurmish"}}, ["slurmish"]),
+    ({"executor": {"name": "local", "params": {"colour": 1}}}, ["executor 'local'", "colour", "unknown key"]),
 ])
 def test_a_bad_sweep_is_one_error_naming_it_and_nothing_runs(tmp_path, toy_root, spec, words):
     path = write_sweep(tmp_path, toy_root, **spec)

@@ -44,6 +44,22 @@ def test_a_bad_option_is_one_error_line_and_nothing_is_made(tmp_path, toy_root, 
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_sweep_file_names_its_executor_and_the_command_line_goes_over_it(tmp_path, toy_root, monkeypatch):
+    import faderkit.sweep.runner as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run_sweep", lambda plan, root, *args: seen.append(args) or tmp_path / "report.md")
+    write_sweep(tmp_path, toy_root, executor={"name": "submitit", "params": {"cluster": "local", "timeout_min": 5},
+                                              "jobs": 3, "threads": 2})
+    base = ["sweep", str(tmp_path / "sw.yaml"), "--root", str(tmp_path / "runs")]
+    for extra in ([], ["-x", "timeout_min=9", "--jobs", "4"], ["--executor", "local"]):
+        result = CliRunner().invoke(cli, base + extra)
+        assert result.exit_code == 0, result.output
+    assert [a[:4] for a in seen] == [("submitit", 3, 2, {"cluster": "local", "timeout_min": 5}),
+                                     ("submitit", 4, 2, {"cluster": "local", "timeout_min": 9}),
+                                     ("local", 3, 2, {})]  # another executor: the file's options were not its
+
+
 def test_without_submitit_one_line_says_how_to_install_it(tmp_path, toy_root, monkeypatch):
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit now raises ImportError
     write_sweep(tmp_path, toy_root)

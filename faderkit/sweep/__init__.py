@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: Names handed on from the modules that define them, imported on first use: a worker that unpickles a
 #: job imports only ``faderkit.sweep.jobs`` (torch stays out of it; it comes with the faderkit process).
 _LAZY = {"run_sweep": "runner", "write_report": "runner", "Plan": "spec", "SweepSpec": "spec", "plan": "spec",
-         "read_spec": "spec", "parse_spec": "spec", "from_command_line": "spec"}
+         "read_spec": "spec", "parse_spec": "spec", "from_command_line": "spec", "ExecutorChoice": "spec"}
 
 __all__ = ["sweep", "load", *_LAZY]
 
@@ -58,9 +58,16 @@ def load(source: str | Path, grid=(), seeds: str | None = None, sets=(), name: s
 
 
 def sweep(source: str | Path, root: str | Path = "runs", *, grid=(), seeds: str | None = None, sets=(),
-          name: str | None = None, only: list[str] | None = None, executor: str = "local", jobs: int = 1, threads: int | None = None,
-          executor_params: dict | None = None, log=lambda m: None) -> Path:
-    """Plan and run a sweep; returns the path of its report.md."""
+          name: str | None = None, only: list[str] | None = None, executor: str | None = None, jobs: int | None = None,
+          threads: int | None = None, executor_params: dict | None = None, log=lambda m: None) -> Path:
+    """Plan and run a sweep; returns the path of its report.md. ``executor``, ``jobs``, ``threads`` and
+    ``executor_params`` (None: the sweep file's ``executor`` section, else local, 1, the cores / jobs) override the
+    file; its params are kept only when the same executor is named, ``executor_params`` go over them."""
     from .runner import run_sweep
+    from .spec import ExecutorChoice
 
-    return run_sweep(load(source, grid, seeds, sets, name, only), Path(root), executor, jobs, threads, executor_params, log)
+    plan = load(source, grid, seeds, sets, name, only)
+    chosen = plan.spec.executor or ExecutorChoice()
+    executor = executor or chosen.name
+    params = {**(chosen.params if executor == chosen.name else {}), **(executor_params or {})}
+    return run_sweep(plan, Path(root), executor, jobs or chosen.jobs or 1, threads or chosen.threads, params, log)

@@ -52,6 +52,22 @@ class Target(Strict):
         return self
 
 
+class ExecutorChoice(Strict):
+    """Where the runs go. The command line's --executor, --jobs, --threads and -x KEY=VALUE override it."""
+
+    name: str = Field("local", min_length=1, description="a registered executor: local, ray, submitit, ...")
+    params: dict[str, Any] = Field(default_factory=dict, description="its options, as -x KEY=VALUE gives them "
+                                   "(faderkit plugins --kind executor --params)")
+    jobs: int | None = Field(None, ge=1, description="runs at a time (local; submitit: submitted at a time)")
+    threads: int | None = Field(None, ge=1, description="CPU threads per run [default: the cores / jobs]")
+
+    @model_validator(mode="after")
+    def _jobs_apart(self):
+        if "jobs" in self.params:
+            raise ValueError("give the runs at a time as executor.jobs, not in executor.params")
+        return self
+
+
 class SweepSpec(Strict):
     name: str | None = Field(None, description="the folder under runs/ [default: the sweep file's name]")
     recipe: Path = Field(description="the base recipe, relative to the sweep file")
@@ -61,6 +77,7 @@ class SweepSpec(Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     eval: EvalOptions = EvalOptions()
     targets: list[Target] = Field(default_factory=list)
+    executor: ExecutorChoice | None = Field(None, description="where the runs go [default: local, one at a time]")
 
     @model_validator(mode="after")
     def _one_kind_of_axis(self):
