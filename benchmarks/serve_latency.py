@@ -233,7 +233,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup-s", type=float, default=10, help="seconds of load before the RSS baseline")
     ap.add_argument("--chromium", default=os.environ.get("FADERKIT_CHROMIUM") or shutil.which("chromium")
                     or shutil.which("chromium-browser"), help="the browser to drive [default: chromium on PATH]")
-    ap.add_argument("--mode", default="residual", choices=["residual", "decoded"],
+    ap.add_argument("--mode", default="residual", choices=["residual", "clean", "decoded"],
                     help="the page's output mode (default: residual, edit's default)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 moves, 2 clients for 5 s")
     common.add_common_args(ap)

@@ -16,7 +16,7 @@ from .errors import FaderkitError, brief
 from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
 from .model import FaderModel, build_classifier
-from .modes import MODES, OutputMode, edited, output_mode
+from .modes import MODES, OutputMode, edited, output_mode, quiet
 from .photo import faces as _faces
 from .photo.align import Placement, face_placement, native_crop, warp_faces
 from .photo.compose import paste_change, paste_changes
@@ -217,7 +217,8 @@ class Editor:
         loader does instead, ``locator`` names another registered face locator.
         ``mode`` (:mod:`faderkit.modes`): ``"residual"`` (default), the whole input at its own size,
         the model's change mapped back over each face and blended in (pixels outside the blend are
-        unchanged); ``"decoded"``, the decoder's S x S image of the face (the paper's output).
+        unchanged); ``"clean"``, the same without the change's faint part (under 4/255 a pixel);
+        ``"decoded"``, the decoder's S x S image of the face (the paper's output).
         """
         settings = merge_settings(settings, values)
         photo = self.open(image)
@@ -252,7 +253,7 @@ class Editor:
                 raise FaderkitError(f"the {mode.name} mode shows one face; choose it with --face N, or use "
                                     f"--mode {next(m for m in MODES if m.whole_photo).name}")
             return self.edit_tensor(x, settings, mode)[0].permute(1, 2, 0).numpy()
-        change = self.change(x, settings)
+        change = quiet(self.change(x, settings), mode.floor)
         if placements is None:
             return paste_change(photo, change[0], box)
         return paste_changes(photo, change, placements)

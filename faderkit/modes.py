@@ -16,7 +16,8 @@ class OutputMode:
     so what the edit leaves alone keeps the input's own detail; else it is the decoder's image D(z, y')
     itself. ``whole_photo``: the output is the input at its own size, the change mapped back over
     each face (or the crop); else it is the model's own S x S square. ``help`` is ``edit --mode``'s
-    text, ``note`` the few words the console's page shows beside the choice.
+    text, ``note`` the few words the console's page shows beside the choice. ``floor`` (with
+    ``adds_change``): the change's faint part is dropped, see :func:`quiet`.
     """
 
     name: str
@@ -24,6 +25,7 @@ class OutputMode:
     whole_photo: bool
     help: str
     note: str
+    floor: float = 0.0
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -35,6 +37,11 @@ MODES: tuple[OutputMode, ...] = (
                help="the input at its own size plus the change the model makes (what the edit leaves alone keeps "
                     "its detail)",
                note="the whole photo, changed where the model looks"),
+    OutputMode("clean", adds_change=True, whole_photo=True, floor=4 / 255,
+               help="residual without the faint change the decoder spreads over the face and background: a pixel "
+                    "whose change is under 4/255 (mean over its channels) keeps the input, the others change by "
+                    "that much less",
+               note="the whole photo, faint change dropped"),
     OutputMode("decoded", adds_change=False, whole_photo=False,
                help="the model's own S x S image (the paper's output)",
                note="the model's own square, as in the paper"),
@@ -57,6 +64,17 @@ def check_mode(name: str | None) -> str:
     return output_mode(name).name
 
 
+def quiet(change, floor: float):
+    """``change`` (B, 3, S, S) in the model's [-1, 1] units without its faint part: each pixel's change shrunk by
+    ``floor`` (a mean over channels, in [0, 1] image units), a pixel under it left unchanged. A soft threshold, so
+    the edit has no seam where the change crosses it."""
+    if floor <= 0:
+        return change
+    size = change.abs().mean(1, keepdim=True)
+    return change * (1 - 2 * floor / size.clamp_min(1e-12)).clamp_min(0)
+
+
 def edited(x, recon, decoded, mode: str | OutputMode):
     """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``)."""
-    return (x + (decoded - recon)).clamp(-1, 1) if output_mode(mode).adds_change else decoded
+    mode = output_mode(mode)
+    return (x + quiet(decoded - recon, mode.floor)).clamp(-1, 1) if mode.adds_change else decoded

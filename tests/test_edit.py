@@ -7,6 +7,8 @@ from PIL import Image
 import faderkit
 from faderkit import FaderkitError
 from faderkit.cli import cli
+from faderkit.modes import quiet
+from faderkit.photo.compose import paste_change
 
 
 @pytest.fixture
@@ -69,8 +71,29 @@ def test_residual_at_model_size_is_input_plus_change(trained_run, face):
     change = model.change(x, {"Smiling": 0})
     expect = ((x.float() / 127.5 - 1 + change).clamp(-1, 1) + 1) * 127.5
     assert (res - expect.round()).abs().max() <= 1
-    with pytest.raises(FaderkitError, match="unknown output mode 'blend'; choose one of: residual, decoded"):
+    with pytest.raises(FaderkitError, match="unknown output mode 'blend'; choose one of: residual, clean, decoded"):
         model.edit_tensor(x, {"Smiling": 0}, mode="blend")
+
+
+def test_the_clean_mode_drops_each_pixels_faint_change_and_shrinks_the_rest_by_as_much(trained_run, face):
+    model = faderkit.load(trained_run / "best.safetensors")
+    x = model.prepare(face)
+    change = model.change(x, {"Smiling": 1, "Eyeglasses": 0})
+    size = change.abs().mean(1, keepdim=True) * 127.5  # a pixel's change, mean over channels, in 0..255 units
+    faint, strong = size < 4, size > 8
+    assert faint.any() and strong.any()  # the trained model changes some pixels faintly and some strongly
+    res = model.edit_tensor(x, {"Smiling": 1, "Eyeglasses": 0}, mode="residual").float()
+    clean = model.edit_tensor(x, {"Smiling": 1, "Eyeglasses": 0}, mode="clean").float()
+    keep = faint.expand_as(x) & (x > 8) & (x < 247)  # away from the clamp at 0 and 255
+    assert (clean - x.float())[keep].abs().max() == 0  # a faint change: the input's pixel
+    assert (res - x.float())[keep].abs().max() > 0  # which the residual mode changes
+    expect = ((x.float() / 127.5 - 1 + change * (1 - 4 / size)).clamp(-1, 1) + 1) * 127.5
+    assert (clean - expect.round())[strong.expand_as(x)].abs().max() <= 1  # a strong one: 4/255 less
+    photo = np.asarray(model.edit(face, {"Smiling": 1, "Eyeglasses": 0}, mode="clean"))
+    whole = np.asarray(Image.open(face).convert("RGB"))
+    box = model.crop_box(Image.open(face))
+    assert np.array_equal(photo, paste_change(whole, quiet(change, 4 / 255)[0], box))  # the whole photo, the same
+    assert not np.array_equal(photo, np.asarray(model.edit(face, {"Smiling": 1, "Eyeglasses": 0})))  # change
 
 
 def test_unset_attributes_keep_the_classifiers_inferred_values(trained_run, face, monkeypatch):
@@ -113,7 +136,7 @@ def test_cli_edit_writes_the_edit_and_a_comparison(trained_run, face, tmp_path):
                       "--mode", "decoded", "-o", wide)
     assert result.exit_code == 0 and Image.open(wide).size == (32 * 2 + 2, 32)  # the model's crop | its image
     result = run_edit(face, "-c", trained_run / "best.safetensors", "--mode", "blend", "-o", out)
-    assert result.exit_code == 2 and "'blend' is not one of 'residual', 'decoded'" in result.output
+    assert result.exit_code == 2 and "'blend' is not one of 'residual', 'clean', 'decoded'" in result.output
 
 
 @pytest.mark.parametrize("setting,message", [
