@@ -299,15 +299,17 @@ def test_an_n_valued_attribute_is_a_choice_of_values(browser, flower_run, tmp_pa
 
 
 def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(page, trained_run, toy_root):
-    """Residual (edit's default): the whole photo, changed; decoded: the model's square. Both pixel for pixel."""
+    """Residual (edit's default): the whole photo, changed; clean: the same without the faint change; decoded: the
+    model's square. Each pixel for pixel."""
     editor = faderkit.load(trained_run / "best.safetensors")
     face = toy_root / FACE
     photo = np.asarray(editor.open(face))
     page.set_input_files("#file", str(face))
     values, _ = settled_preview(page)
     group = page.get_by_role("group", name="Output")
-    residual, decoded = (group.get_by_role("radio", name=re.compile(f"^{m}")) for m in ("residual", "decoded"))
-    assert residual.is_checked() and not decoded.is_checked()
+    residual, clean, decoded = (group.get_by_role("radio", name=re.compile(f"^{m}"))
+                                for m in ("residual", "clean", "decoded"))
+    assert residual.is_checked() and not clean.is_checked() and not decoded.is_checked()
     page.get_by_role("slider", name="Smiling").focus()
     page.keyboard.press("End")
     values, shown = settled_preview(page)
@@ -317,6 +319,12 @@ def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(
     assert original.get_attribute("src").endswith("/photo.png")
 
     residual.focus()  # a radio group: the arrow keys pick
+    page.keyboard.press("ArrowRight")
+    assert clean.is_checked()
+    values_c, shown_c = settled_preview(page)
+    assert values_c == values and shown_c.shape == photo.shape  # the whole photo, without the faint change
+    assert np.array_equal(shown_c, np.asarray(editor.edit(face, mode="clean", **values)))
+    assert not np.array_equal(shown_c, shown)
     page.keyboard.press("ArrowRight")
     assert decoded.is_checked()
     values_d, shown_d = settled_preview(page)
