@@ -73,11 +73,11 @@ def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int,
     at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip.
     ``refine`` > 0: the last doubling draws that many maps, and a 3x3 convolution at full size draws ``out``."""
     layers, c_prev = [], enc[-1]
-    doublings = len(own) + 1
-    for j, c_out in enumerate(own + ([refine] if refine else []) + [out]):
+    outs = own + ([refine] if refine else []) + [out]
+    for j, c_out in enumerate(outs):
         c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0)
-        block = [_up(c_in, c_out, upsample) if j < doublings else nn.Conv2d(c_in, c_out, 3, 1, 1)]
-        if j == len(own) + (1 if refine else 0):
+        block = [_up(c_in, c_out, upsample) if j <= len(own) else nn.Conv2d(c_in, c_out, 3, 1, 1)]
+        if j == len(outs) - 1:
             block += last
         else:
             block += [make_norm(c_out), nn.ReLU(inplace=True)]
