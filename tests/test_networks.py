@@ -31,7 +31,8 @@ def test_encoders(name):
 @pytest.mark.parametrize("name", registries()["decoder"].list())
 @pytest.mark.parametrize("params", [{}, {"upsample": "nearest"}, {"upsample": "pixelshuffle", "norm": "instance"},
                                     {"n_skip": 2, "dropout": 0.2}, {"head": "change", "n_skip": 1},
-                                    {"refine": 8}, {"refine": 6, "head": "change", "upsample": "nearest"}])
+                                    {"refine": 8}, {"refine": 6, "head": "change", "upsample": "nearest"},
+                                    {"film": True, "refine": 4}, {"film": True, "head": "change", "norm": "instance"}])
 def test_decoders(name, params):
     enc, a = encoder_and_arch()
     dec = registries()["decoder"].create(name, a, **params)
@@ -66,6 +67,32 @@ def test_a_refining_decoder_draws_at_full_size_with_the_code():
     full.register_forward_hook(lambda m, inp, out: seen.append((inp[0].shape, out.shape)))
     dec(feats, torch.rand(2, a.code_dim))
     assert seen == [((2, 8 + a.code_dim, 32, 32), (2, 3, 32, 32))]  # at the image's own size
+
+
+@pytest.mark.parametrize("head", ["plain", "change"])
+def test_a_film_decoder_starts_as_the_paper_and_learns_how_the_code_scales_each_map(head):
+    enc, a = encoder_and_arch()
+    torch.manual_seed(0)
+    film = registries()["decoder"].create("paper", a, film=True, head=head, refine=4)
+    torch.manual_seed(0)
+    plain = registries()["decoder"].create("paper", a, head=head, refine=4)
+    film.eval(), plain.eval()
+    extra = {k for k in film.state_dict() if k.startswith("film.")}
+    # one scale and one shift per map of every hidden layer of the stack that gets the code
+    stack = film.layers if head == "plain" else film.change
+    assert len(film.film) == len(stack) - 1 and len(extra) == 2 * len(film.film)
+    assert all(lin.out_features == 2 * layer[1].num_features for lin, layer in zip(film.film, stack))
+    assert set(film.state_dict()) - extra == set(plain.state_dict())
+    feats, code = enc(torch.randn(2, 3, 32, 32)), torch.rand(2, a.code_dim)
+    assert torch.equal(film(feats, code), plain(feats, code))  # zero scale and shift: the paper's decoder
+    film.train()
+    film(feats, code).square().mean().backward()
+    assert all(lin.weight.grad.abs().sum() > 0 for lin in film.film)  # trained like every other weight
+    with torch.no_grad():
+        film.film[0].weight.normal_()
+    film.eval()
+    assert not torch.allclose(film(feats, code), plain(feats, code))
+    assert not torch.allclose(film(feats, code), film(feats, 1 - code))
 
 
 @pytest.mark.parametrize("name", registries()["discriminator"].list())

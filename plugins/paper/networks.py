@@ -76,7 +76,7 @@ def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int,
     outs = own + ([refine] if refine else []) + [out]
     for j, c_out in enumerate(outs):
         c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0)
-        block = [_up(c_in, c_out, upsample) if j <= len(own) else nn.Conv2d(c_in, c_out, 3, 1, 1)]
+        block = [_up(c_in, c_out, upsample) if j <= len(own) else CPUConv2d(c_in, c_out, 3, 1, 1)]
         if j == len(outs) - 1:
             block += last
         else:
@@ -88,14 +88,32 @@ def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int,
     return nn.ModuleList(layers)
 
 
-def _run(layers: nn.ModuleList, features: list[torch.Tensor], code: torch.Tensor | None, n_skip: int) -> torch.Tensor:
+def _film(code_dim: int, layers: nn.ModuleList) -> nn.ModuleList:
+    """Per hidden layer, a linear map from the code to a scale and a shift of each of its maps, zero at the start
+    (so the decoder starts as the paper's)."""
+    out = nn.ModuleList()
+    for layer in layers[:-1]:
+        lin = nn.Linear(code_dim, 2 * layer[1].num_features)
+        nn.init.zeros_(lin.weight)
+        nn.init.zeros_(lin.bias)
+        out.append(lin)
+    return out
+
+
+def _run(layers: nn.ModuleList, features: list[torch.Tensor], code: torch.Tensor | None, n_skip: int,
+         film: nn.ModuleList | None = None) -> torch.Tensor:
     x = features[-1]
     for j, layer in enumerate(layers):
         if 0 < j <= n_skip:
             x = torch.cat([x, features[-1 - j]], 1)
         if code is not None:
             x = torch.cat([x, code[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3]).to(x.dtype)], 1)
-        x = layer(x)
+        if film is not None and j < len(film):  # the doubling and its norm, then the code's scale and shift
+            h = layer[:2](x)
+            scale, shift = film[j](code.to(h.dtype)).to(h.dtype)[:, :, None, None].chunk(2, 1)
+            x = layer[2:](h * (1 + scale) + shift)
+        else:
+            x = layer(x)
     return x
 
 
@@ -106,11 +124,14 @@ class PaperDecoder(Decoder):
     ``head: change`` draws D(z, y) = (1 - A) B + A C: a base image B from a stack that never sees the code, and a
     mask A (sigmoid) with a colour C (tanh) from a second stack, ``change_width`` as wide, that gets the code at
     every layer. What the attributes change can then only be drawn where the mask is (GANimation's attention
-    mask, arXiv 1807.09251), and a residual edit x + D(z, y') - D(z, y) changes nothing outside A and A'."""
+    mask, arXiv 1807.09251), and a residual edit x + D(z, y') - D(z, y) changes nothing outside A and A'.
+
+    ``film``: the code also scales and shifts every hidden layer's maps after their normalisation (FiLM, arXiv
+    1709.07871), so the attributes can gate what a map draws where; tiled in, they only add a constant to it."""
 
     def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
                  dropout: float = 0.0, n_skip: int = 0, head: str = "plain", change_width: float = 0.5,
-                 refine: int = 0):
+                 refine: int = 0, film: bool = False):
         super().__init__()
         _check(arch)
         make_norm = NORMS[norm]
@@ -123,18 +144,20 @@ class PaperDecoder(Decoder):
         if head == "plain":
             self.layers = _stack(enc, hidden, self.code_dim, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()],
                                  refine)
+            self.film = _film(self.code_dim, self.layers) if film else None
             return
         self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()], refine)  # B
         narrow = [max(1, round(c * change_width)) for c in hidden]
         self.change = _stack(enc, narrow, self.code_dim, 4, n_skip, upsample, make_norm, dropout, [],
                              max(1, round(refine * change_width)) if refine else 0)
+        self.film = _film(self.code_dim, self.change) if film else None  # the stack that gets the code
         self.last_mask: torch.Tensor | None = None  # A of the latest forward, for the change_mask loss
 
     def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor:
         if self.head == "plain":
-            return _run(self.layers, features, code, self.n_skip)
+            return _run(self.layers, features, code, self.n_skip, self.film)
         base = _run(self.layers, features, None, self.n_skip)
-        out = _run(self.change, features, code, self.n_skip)
+        out = _run(self.change, features, code, self.n_skip, self.film)
         mask, colour = torch.sigmoid(out[:, :1]), torch.tanh(out[:, 1:])
         self.last_mask = mask
         return base + mask * (colour - base)
