@@ -10,13 +10,16 @@ batch 32, 3 binary attributes, toy faces):
                   loaded with run-time shims, see published_ref.py); without it, issue 13's figures
                   (measured the same way on this machine) are the baseline, labelled so
   before          faderkit as of e5da8c6: torch's default Adam (per-tensor on CPU), oneDNN as torch calls it
-  default         faderkit now: fused Adam; faderkit/cpuconv.py picks per layer shape matmul (tiny outputs),
-                  channels_last (large images, few channels) or NCHW
+  default         faderkit now: fused Adam; faderkit/cpuconv.py measures each layer shape's paths (NCHW,
+                  channels_last, matmul, sub-pixel) at its first call and keeps the fastest
+  static          default with cpuconv's fixed rules instead of measuring (matmul for tiny outputs,
+                  channels_last for large images with few channels, else NCHW): faderkit before stop 31
   lever rows      default with one thing changed: no-cpuconv, matmul-only, layout-only, torch-adam,
                   foreach-adam, channels-last (whole model),
                   compile (inductor), threads-1, published-schedule (shared_batch=false: its own batch
                   and encoder pass for the discriminator step, as the published code does)
-  precision rows  fp32 (train.speed.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv: the default row
+  precision rows  fp32 (train.speed.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv, fp32-static,
+                  bf16-static: the default row
                   is train.speed.amp auto, so it is fp32 or bf16 as this machine's calibration decides
   quickstart      --quickstart: recipes/quickstart.yaml as shipped (64 px, 5 layers, 32..256 maps, mlp
                   discriminator, dis_steps 5 on replayed latents), with e5da8c6's settings, and with amp off and
@@ -47,9 +50,10 @@ import published_ref
 #: issue 13's same-run figures (2 CPU cores, published code timed with its own modules): s per iteration
 ISSUE13_PUBLISHED_S = {64: 0.580, 256: 4.639}
 OLD = {"optimizer_impl": "torch", "amp": "off"}
-ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), threads override)
+ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout[, measured]), threads override)
     "before": ("faderkit e5da8c6: torch's default Adam, oneDNN as torch calls it", OLD, (False, False), None),
-    "default": ("faderkit now: fused Adam, cpuconv (matmul + layout per layer)", {}, (True, True), None),
+    "default": ("faderkit now: fused Adam, cpuconv (each layer's path measured)", {}, (True, True), None),
+    "static": ("default, cpuconv's fixed rules (not measured)", {}, (True, True, False), None),
     "no-cpuconv": ("default without cpuconv", {}, (False, False), None),
     "matmul-only": ("default, cpuconv's matmul path only", {}, (True, False), None),
     "layout-only": ("default, cpuconv's per-layer layout only", {}, (False, True), None),
@@ -64,6 +68,8 @@ ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout), thread
     "bf16-channels-last": ("bf16 + channels_last for the whole model", {"amp": "bf16", "channels_last": True},
                            (True, True), None),
     "bf16-no-cpuconv": ("bf16 without cpuconv", {"amp": "bf16"}, (False, False), None),
+    "fp32-static": ("fp32, cpuconv's fixed rules", {"amp": "off"}, (True, True, False), None),
+    "bf16-static": ("bf16, cpuconv's fixed rules", {"amp": "bf16"}, (True, True, False), None),
 }
 DEFAULT_ROWS = ["before", "default", "no-cpuconv", "matmul-only", "layout-only", "torch-adam", "channels-last"]
 class Row:
@@ -79,13 +85,13 @@ class Row:
 
         from faderkit import cpuconv
 
-        saved = cpuconv.MATMUL, cpuconv.LAYOUT
-        cpuconv.MATMUL, cpuconv.LAYOUT = self.cpuconv
+        saved = cpuconv.MATMUL, cpuconv.LAYOUT, cpuconv.TUNE
+        cpuconv.MATMUL, cpuconv.LAYOUT, cpuconv.TUNE = (*self.cpuconv, True)[:3]
         torch.set_num_threads(self.threads or default_threads)
         try:
             yield
         finally:
-            cpuconv.MATMUL, cpuconv.LAYOUT = saved
+            cpuconv.MATMUL, cpuconv.LAYOUT, cpuconv.TUNE = saved
             torch.set_num_threads(default_threads)
 
     def run(self, n, threads):
@@ -162,6 +168,8 @@ def build_rows(size, names, args, root, tmp, mods):
                                  (False, False), None, tmp))
         rows.append(faderkit_row("quickstart", quickstart_dict(root), "the quickstart as shipped", (True, True), None,
                                  tmp))
+        rows.append(faderkit_row("quickstart-static", quickstart_dict(root), "the quickstart, cpuconv's fixed rules",
+                                 (True, True, False), None, tmp))
         for amp in ("off", "bf16"):  # its precision choice, timed in the same run
             rows.append(faderkit_row(f"quickstart-{amp}", quickstart_dict(root, amp=amp),
                                      f"the quickstart, train.speed.amp {amp}", (True, True), None, tmp))
@@ -169,10 +177,16 @@ def build_rows(size, names, args, root, tmp, mods):
 
 
 def count_flops(row, threads):
+    """The iteration's arithmetic as torch's own kernels do it, whichever path cpuconv takes (the sub-pixel path
+    multiplies zero taps too: counted as what it ran, it would flatter the GFLOP/s of the rows that take it)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as fc:
-        row.run(1, threads)
+        saved, row.cpuconv = row.cpuconv, (False, False, False)
+        try:
+            row.run(1, threads)
+        finally:
+            row.cpuconv = saved
     return fc.get_total_flops()
 
 
@@ -247,7 +261,8 @@ def main(argv=None) -> int:
                       file=sys.stderr, flush=True)
             if args.profile:
                 for r in rows:
-                    if r.name in ("published-code", "before", "default", "fp32", "bf16", "bf16-channels-last"):
+                    if r.name in ("published-code", "before", "default", "fp32", "bf16", "bf16-channels-last", "quickstart",
+                                  "static", "bf16-static"):
                         profile(r, args.profile, args.threads, args.top)
             base = next((r for r in rows if r.name == "published-code"), None)
             base_s = statistics.median(base.windows) if base else ISSUE13_PUBLISHED_S.get(size)

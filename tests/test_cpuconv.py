@@ -1,4 +1,7 @@
-"""The matmul convolutions compute what torch's convolutions compute (up to rounding), forward and backward."""
+"""cpuconv's paths compute what torch's convolutions compute (up to rounding), forward and backward; each shape's
+fastest path is measured once and remembered."""
+
+import json
 
 import pytest
 import torch
@@ -36,6 +39,8 @@ def test_matches_torch_forward_and_backward(transposed, side, bias, channels_las
 
 
 def test_each_shape_takes_its_path(monkeypatch):
+    """The fixed rules (FADERKIT_CPUCONV=static, and every call without gradients)."""
+    monkeypatch.setattr(cpuconv, "TUNE", False)
     monkeypatch.setattr(cpuconv, "MATMUL", True)
     monkeypatch.setattr(cpuconv, "LAYOUT", True)
     calls = []
@@ -55,3 +60,94 @@ def test_each_shape_takes_its_path(monkeypatch):
     monkeypatch.setattr(cpuconv, "MATMUL", False)  # switched off (the benchmark's lever rows)
     monkeypatch.setattr(cpuconv, "LAYOUT", False)
     assert conv(torch.randn(1, 3, 32, 32)).is_contiguous() and calls == [1, 1]
+
+
+def _paths_agree(module, x, paths):
+    """Each path's output and gradients against torch's own kernel (``torch``), in float64."""
+    module, x = module.double(), x.double()
+    want = None
+    for path in ["torch", *paths]:
+        xs = x.clone().requires_grad_(True)
+        y = module._run(xs, path)
+        grads = torch.autograd.grad(y, [xs, *module.parameters()], torch.linspace(-1, 1, y.numel()).view_as(y).double())
+        if want is None:
+            want = (y, grads)
+            continue
+        assert y.shape == want[0].shape, path
+        for a, b in zip([y, *grads], [want[0], *want[1]]):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=lambda m: f"{path}: {m}")
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_every_measured_path_is_the_same_convolution(bias):
+    torch.manual_seed(0)
+    conv = CPUConv2d(6, 5, 4, 2, 1, bias=bias)
+    assert cpuconv._candidates(conv, 16) == ["nchw", "nhwc", "matmul"]
+    _paths_agree(conv, torch.randn(3, 6, 8, 8), cpuconv._candidates(conv, 16))
+    up = CPUConvTranspose2d(6, 5, 4, 2, 1, bias=bias)
+    assert cpuconv._candidates(up, 16) == ["nchw", "nhwc", "matmul", "subpix"]
+    _paths_agree(up, torch.randn(3, 6, 4, 4), cpuconv._candidates(up, 16))
+    # a transposed convolution of another shape has no sub-pixel path; a large output no matmul path
+    assert cpuconv._candidates(CPUConvTranspose2d(6, 5, 3, 2, 1), 16) == ["nchw", "nhwc", "matmul"]
+    assert cpuconv._candidates(up, 32 * 32) == ["nchw", "nhwc", "subpix"]
+
+
+def test_a_training_call_measures_its_shape_once_and_the_cache_remembers(monkeypatch, tmp_path):
+    monkeypatch.setenv("FADERKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cpuconv, "TUNE", True)
+    monkeypatch.setattr(cpuconv, "MATMUL", True)
+    monkeypatch.setattr(cpuconv, "LAYOUT", True)
+    monkeypatch.setattr(cpuconv, "_CHOICES", {})
+    monkeypatch.setattr(cpuconv, "_LOADED", set())
+    real, measured = cpuconv.measure, []
+
+    def spy(m, x, paths, repeats=3):
+        best, times = real(m, x, paths, repeats=1)
+        assert set(times) == set(paths) and all(t > 0 for t in times.values())
+        measured.append(paths)
+        return "subpix", times  # as if the sub-pixel path had won
+
+    monkeypatch.setattr(cpuconv, "measure", spy)
+    torch.manual_seed(0)
+    up = CPUConvTranspose2d(6, 5, 4, 2, 1)
+    x = torch.randn(2, 6, 8, 8)
+    with torch.no_grad():
+        up(x)  # no gradients (eval, edit): the fixed rules, nothing measured
+    assert measured == []
+    calls = []
+    monkeypatch.setattr(up, "_run", lambda xx, path, output_size=None: calls.append(path) or
+                        CPUConvTranspose2d._run(up, xx, path, output_size))
+    y = up(x)
+    assert measured == [["nchw", "nhwc", "matmul", "subpix"]] and calls[-1] == "subpix"
+    # measuring left no gradient behind, and the call's own graph still works
+    assert up.weight.grad is None
+    y.sum().backward()
+    assert up.weight.grad is not None
+    up(x)  # the same shape again: remembered
+    assert len(measured) == 1 and calls[-1] == "subpix"
+    stored = json.loads((tmp_path / "cpuconv.json").read_text())
+    assert list(next(iter(stored.values())).values()) == ["subpix"]
+    # a new process (the in-memory choices forgotten) reads the file instead of measuring
+    monkeypatch.setattr(cpuconv, "_CHOICES", {})
+    monkeypatch.setattr(cpuconv, "_LOADED", set())
+    up(x)
+    assert len(measured) == 1 and calls[-1] == "subpix"
+    # another shape, or another precision, is measured anew
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        up(x)
+    assert len(measured) == 2
+    # an unreadable cache file is measured again, not an error
+    (tmp_path / "cpuconv.json").write_text("{not json")
+    monkeypatch.setattr(cpuconv, "_CHOICES", {})
+    monkeypatch.setattr(cpuconv, "_LOADED", set())
+    up(x)
+    assert len(measured) == 3
+
+
+def test_static_mode_measures_nothing(monkeypatch):
+    monkeypatch.setattr(cpuconv, "TUNE", False)
+    monkeypatch.setattr(cpuconv, "MATMUL", True)
+    monkeypatch.setattr(cpuconv, "LAYOUT", True)
+    monkeypatch.setattr(cpuconv, "measure", lambda *a, **k: pytest.fail("measured in static mode"))
+    conv = CPUConv2d(3, 4, 4, 2, 1)
+    conv(torch.randn(1, 3, 32, 32)).sum().backward()
