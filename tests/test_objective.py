@@ -222,3 +222,34 @@ def test_a_mask_that_follows_the_change_map_is_cheap_where_the_attributes_draw(t
     assert cost({"follow_change": 20}, drawn) == pytest.approx(float(pooled.min()) * 64 / 1024, rel=1e-4)
     assert cost({"follow_change": 20}, plain) == pytest.approx(float(pooled.max()) * 64 / 1024, rel=1e-4)
     assert cost({"follow_change": 20}, drawn) < 0.5 * cost({"follow_change": 20}, plain)  # where a face draws: cheap
+
+
+def test_a_time_budget_counts_the_runs_evaluations_samples_and_checkpoints(toy_root, tmp_path, monkeypatch):
+    """The events are timed for real (into a scratch folder) and spread over the steps at the recipe's intervals."""
+    import faderkit.train.budget as budget
+
+    monkeypatch.setattr(budget, "ROUND", 20)
+    real, timed = budget.event_seconds, []
+
+    def spy(trainer):
+        out = real(trainer)
+        timed.append(dict(out))
+        return {"evaluation": 0.4, "best checkpoint": 0.1, "samples": 0.2, "checkpoint": 0.3}
+
+    monkeypatch.setattr(budget, "event_seconds", spy)
+    logs = []
+    rec = validate(tiny_recipe(toy_root, time_budget=0.01, eval_every=10, sample_every=20, checkpoint_every=40,
+                               log_every=50))
+    run = tmp_path / "events"
+    train(rec, run, progress=False, log=logs.append)
+    assert len(timed) == 1 and set(timed[0]) == {"evaluation", "best checkpoint", "samples", "checkpoint"}
+    assert all(v > 0 for v in timed[0].values())
+    parts = next(json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()
+                 if "time_budget" in l)["time_budget"]
+    assert parts["events"] == pytest.approx(0.5 / 10 + 0.2 / 20 + 0.3 / 40, abs=1e-5)
+    assert parts["seconds_per_step"] == pytest.approx(parts["iteration"] + parts["events"], abs=2e-5)
+    assert any("ms evaluations, samples and checkpoints" in m for m in logs)
+    # the scratch files went nowhere near the run: its checkpoints are the loop's own, at its last step
+    assert load(run / "last.safetensors")[1]["step"] == 20
+    assert sorted(p.name for p in run.glob("*.safetensors")) == ["best.safetensors", "classifier.safetensors",
+                                                                 "last.safetensors"]
