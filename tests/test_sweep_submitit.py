@@ -9,6 +9,7 @@ import json
 import sys
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from faderkit.cli import cli
@@ -135,3 +136,38 @@ def test_a_job_the_executor_loses_is_recorded_with_its_error(tmp_path):
     assert "FileNotFoundError" in status["error"] and "missing/gone.log" in status["error"], status
     assert "\n" not in status["error"] and "submitit log:" in status["error"]
     assert results[0]["error"] == status["error"]
+
+
+@needs_submitit
+def test_ctrl_c_stops_the_sweep_in_one_line_and_a_rerun_finishes_it(tmp_path, toy_root):
+    """Ctrl-C reaches the whole process group, submitit's local controllers included: the terminal shows the
+    sweep's own line, no traceback, no job is left running, and the same command finishes the sweep."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    raw = yaml.safe_load(write_sweep(tmp_path, toy_root, seeds=[0, 1]).read_text())
+    tiny = yaml.safe_load((tmp_path / "tiny.yaml").read_text())
+    tiny["train"]["schedule"]["steps"] = 400  # long enough to be interrupted while training
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-m", "faderkit.cli", "sweep", str(tmp_path / "sw.yaml"), "--root", str(tmp_path / "runs"),
+           "--jobs", "2", "--threads", "1", "--executor", "submitit", "-x", "cluster=local", "-x", "timeout_min=10"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    metrics = [tmp_path / "runs" / "sw" / f"base-s{s}" / "metrics.jsonl" for s in (0, 1)]
+    deadline = time.monotonic() + 120
+    while not all(m.exists() for m in metrics) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0]  # both jobs are training
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    assert "interrupted" in out.splitlines()[-1], out
+    time.sleep(1.5)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in ps, ps  # no controller or job of the sweep left behind
+    md = sweep(tmp_path / "sw.yaml", tmp_path / "runs", executor="submitit", jobs=2, threads=1, executor_params=LOCAL)
+    report = json.loads(md.with_suffix(".json").read_text())
+    assert [r["state"] for r in report["runs"].values()] == ["done"] * 2

@@ -5,13 +5,17 @@ It uses nothing but what a third-party executor has: :func:`faderkit.sweep.jobs.
 and :func:`faderkit.sweep.jobs.lost` records a job the cluster lost. The sweep's folder must be on a
 filesystem the compute nodes share. ``cluster: local`` runs the jobs as local processes through
 submitit's own local executor (that is how the tests run it); ``debug`` runs them one by one in this
-process.
+process. A local job's controller process writes its standard error to ``controller.err`` in submitit's
+folder: a Ctrl-C reaches it too, and its traceback is not the user's to read.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -72,7 +76,11 @@ class SubmititExecutor:
         return ex
 
     def run(self, jobs: list[Job], done: Callable[[dict], None]) -> None:
-        ex = self._executor(Path(self.folder or Path(jobs[0].run_dir).parent / "submitit"))
+        folder = Path(self.folder or Path(jobs[0].run_dir).parent / "submitit")
+        ex = self._executor(folder)
+        # submitit's local controller (one process per job, started by submit) is in this terminal's process
+        # group: a Ctrl-C interrupts it as well, and it prints its own traceback on the way out
+        quiet = _stderr_to(folder / "controller.err") if getattr(ex, "cluster", None) == "local" else nullcontext()
         waiting, running = list(jobs), {}
         try:
             while waiting or running:
@@ -80,7 +88,8 @@ class SubmititExecutor:
                     job = waiting.pop(0)
                     ex.update_parameters(name=f"faderkit-{job.name}", cpus_per_task=job.threads)
                     try:
-                        running[ex.submit(execute, job.to_dict())] = job
+                        with quiet:
+                            running[ex.submit(execute, job.to_dict())] = job
                     except Exception as exc:  # sbatch refused it (a bad partition, account, time): stop here
                         raise FaderkitError(f"submitit could not submit {job.name}: {_one_line(exc)}") from None
                 finished = [sj for sj in running if _finished(sj)]
@@ -91,6 +100,27 @@ class SubmititExecutor:
         finally:  # interrupted (or a submission refused): leave no job of this sweep queued or running
             for sj in running:
                 sj.cancel(check=False)
+
+
+class _stderr_to:
+    """Processes started inside the block write their standard error (file descriptor 2) to ``path``; this
+    process's own is put back at the end of the block. Reusable."""
+
+    def __init__(self, path: Path):
+        self.path, self.saved = Path(path), None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        with open(self.path, "ab") as f:
+            os.dup2(f.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
 
 
 def _finished(sj) -> bool:
