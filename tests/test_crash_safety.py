@@ -168,3 +168,38 @@ def test_a_second_trainer_on_the_same_run_directory_refuses(toy_root, tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+@pytest.mark.parametrize("where", ["before the recipe", "in the classifier"])
+def test_a_start_stopped_early_leaves_no_run_or_one_resume_continues(toy_root, tmp_path, monkeypatch, where):
+    """Ctrl-C during a run's start: never a folder that is neither blank nor resumable (a sweep resumes
+    every run folder it finds, and one with metrics but no recipe could not be)."""
+    from faderkit import rundir
+    from faderkit.train import trainer as trainer_module
+
+    recipe = validate(tiny_recipe(toy_root, steps=4, eval_every=4, sample_every=4))
+    run = tmp_path / "run"
+    if where == "before the recipe":
+        real = rundir.RunDir.write_recipe
+
+        def stop(self, text):
+            monkeypatch.setattr(rundir.RunDir, "write_recipe", real)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(rundir.RunDir, "write_recipe", stop)
+    else:
+        real = trainer_module.train_classifier
+
+        def stop(*a, **k):
+            monkeypatch.setattr(trainer_module, "train_classifier", real)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(trainer_module, "train_classifier", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, run, progress=False, log=lambda m: None)
+    if where == "before the recipe":
+        assert not run.exists()  # nothing was written yet: nothing is left
+    else:
+        assert (run / "recipe.yaml").is_file() and (run / "metrics.jsonl").is_file()
+    train(recipe, run, resume=run.is_dir(), progress=False, log=lambda m: None)  # as a sweep's rerun does
+    assert ckpt.read_meta(run / "last.safetensors")["step"] == 4

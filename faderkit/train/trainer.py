@@ -78,11 +78,9 @@ class Trainer:
         # is reported before an image cache is built
         self.train_split, self.valid_split = (split_with_images(self.dataset, name, "training needs images in both "
                                                                 "train and valid") for name in ("train", "valid"))
-        skipped = {k: v for k, v in self.dataset.skipped.items() if v}
-        if skipped and self.main:
-            self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in skipped.items()) + " image(s)")
-            if not any("data_skipped" in rec for rec in self.run.read_metrics()):
-                self.run.log({"step": 0, "data_skipped": skipped})
+        self._skipped = {k: v for k, v in self.dataset.skipped.items() if v}
+        if self._skipped and self.main:
+            self.log("data: left out " + ", ".join(f"{v} {k}" for k, v in self._skipped.items()) + " image(s)")
         if speed.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # the networks as the loop calls them: DDP-wrapped under torchrun, compiled on request
@@ -106,8 +104,14 @@ class Trainer:
         self.sample_x = prepare_batch(self.valid_split.images(torch.arange(n).numpy()), self.device, flip=False)
         self.sample_y = self.valid_split.labels[:n].to(self.device)
         self.classifier = None
-        if self.main and self._precision_record:  # once the data is known usable: a failed start leaves no run
+
+    def _first_records(self) -> None:
+        """The run's first metrics (device and precision, images left out), written once the data is known usable
+        and after recipe.yaml: a start stopped at any point leaves either no run or one that --resume continues."""
+        if self._precision_record:
             self.run.log(self._precision_record)
+        if self._skipped and not any("data_skipped" in rec for rec in self.run.read_metrics()):
+            self.run.log({"step": 0, "data_skipped": self._skipped})
 
     def _say_start(self) -> None:
         """The device, precision and data, once the data and the run are known to be usable."""
@@ -254,6 +258,8 @@ class Trainer:
                 self._check_compatible(ckpt.read_meta(self.run.last))
             if self.main and not from_checkpoint:
                 self.run.write_recipe(to_yaml(r))
+            if self.main:
+                self._first_records()
             if not from_checkpoint:  # said once the data and the run are known to be usable
                 self._say_start()
             if r.classifier.enabled:
