@@ -30,7 +30,6 @@ so results differ only by floating-point rounding. Other devices use torch's ker
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -38,6 +37,9 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import machine_cache
+from .device import cpu_name
 
 MODE = os.environ.get("FADERKIT_CPUCONV", "1").strip().lower()
 #: each switched on unless FADERKIT_CPUCONV=0 (the benchmark switches them per row)
@@ -113,24 +115,12 @@ def _key(m: nn.Module, x: torch.Tensor) -> str:
 
 
 def _machine() -> str:
-    from .device import cpu_name
-
     return f"{cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|v{CACHE_VERSION}"
 
 
 def cache_file():
-    """``cpuconv.json`` in faderkit's cache folder (``$FADERKIT_CACHE_DIR``, else the user's cache folder)."""
-    from .precision import cache_file as precision_cache
-
-    return precision_cache().with_name("cpuconv.json")
-
-
-def _read(path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    """``cpuconv.json`` in faderkit's cache folder, beside precision.json (faderkit/machine_cache.py)."""
+    return machine_cache.cache_file("cpuconv.json")
 
 
 def _measured(m: nn.Module, x: torch.Tensor, positions: int) -> str:
@@ -138,16 +128,21 @@ def _measured(m: nn.Module, x: torch.Tensor, positions: int) -> str:
     key = f"{machine}|{_key(m, x)}"
     if key not in _CHOICES and machine not in _LOADED:
         _LOADED.add(machine)
-        stored = _read(cache_file()).get(machine)
-        if isinstance(stored, dict):
-            _CHOICES.update({f"{machine}|{k}": v for k, v in stored.items() if isinstance(v, str)})
+        _CHOICES.update({f"{machine}|{k}": v for k, v in _stored(machine).items() if isinstance(v, str)})
+    candidates = _candidates(m, positions)
     path = _CHOICES.get(key)
-    if path in _candidates(m, positions):
+    if path in candidates:
         return path
-    path, _ = measure(m, x, _candidates(m, positions))
+    path, _ = measure(m, x, candidates)
     _CHOICES[key] = path
     _store(machine, _key(m, x), path)
     return path
+
+
+def _stored(machine: str) -> dict:
+    """This machine's choices in the cache file (one object per CPU model, torch version and thread count)."""
+    entries = machine_cache.read(cache_file()).get(machine)
+    return entries if isinstance(entries, dict) else {}
 
 
 def measure(m: nn.Module, x: torch.Tensor, paths: list[str], repeats: int = 3) -> tuple[str, dict[str, float]]:
@@ -173,19 +168,7 @@ def measure(m: nn.Module, x: torch.Tensor, paths: list[str], repeats: int = 3) -
 
 
 def _store(machine: str, key: str, path: str) -> None:
-    file = cache_file()
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        data = _read(file)
-        data.setdefault(machine, {})
-        if not isinstance(data[machine], dict):
-            data[machine] = {}
-        data[machine][key] = path
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, file)
-    except OSError:
-        pass  # a read-only cache folder: measured again in the next process
+    machine_cache.store(cache_file(), machine, {**_stored(machine), key: path})
 
 
 #: conv: a 3x3 tap per (input phase, offset -1/0/+1) of the 4x4 stride-2 kernel; transposed: per output phase
@@ -204,15 +187,18 @@ def subpixel_weight(w: torch.Tensor) -> torch.Tensor:
 
 
 class CPUConv2d(nn.Conv2d):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _out_hw(self, x: torch.Tensor) -> tuple[int, int]:
         k, s, p = self.kernel_size[0], self.stride, self.padding
-        ho, wo = (x.shape[2] + 2 * p[0] - k) // s[0] + 1, (x.shape[3] + 2 * p[1] - k) // s[1] + 1
+        return (x.shape[2] + 2 * p[0] - k) // s[0] + 1, (x.shape[3] + 2 * p[1] - k) // s[1] + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ho, wo = self._out_hw(x)
         return self._run(x, _path(self, x, ho * wo))
 
     def _run(self, x: torch.Tensor, path: str) -> torch.Tensor:
         if path == "matmul":
-            k, s, p = self.kernel_size[0], self.stride, self.padding
-            ho, wo = (x.shape[2] + 2 * p[0] - k) // s[0] + 1, (x.shape[3] + 2 * p[1] - k) // s[1] + 1
+            s, p = self.stride, self.padding
+            ho, wo = self._out_hw(x)
             # one (B*ho*wo, C*k*k) x (C*k*k, O) product (2-d operands: a 3-d one can make torch broadcast the
             # weight over the batch and sum its gradient back, hundreds of MB at these sizes)
             cols = F.unfold(x, self.kernel_size, padding=p, stride=s).transpose(1, 2)

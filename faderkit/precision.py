@@ -9,14 +9,13 @@ comes with a gradient scaler; bf16 needs none (fp32's exponent range).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import machine_cache
 from .device import cpu_flags, cpu_name, pick_device
 from .errors import FaderkitError
 
@@ -90,10 +89,8 @@ def bf16_flags(flags: set[str] | None) -> list[str]:
 
 
 def cache_file() -> Path:
-    """``$FADERKIT_CACHE_DIR/precision.json``, else ``faderkit/precision.json`` in the user's cache folder."""
-    if os.environ.get("FADERKIT_CACHE_DIR"):
-        return Path(os.environ["FADERKIT_CACHE_DIR"]) / "precision.json"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faderkit" / "precision.json"
+    """``precision.json`` in faderkit's cache folder (faderkit/machine_cache.py)."""
+    return machine_cache.cache_file("precision.json")
 
 
 def _cpu_auto() -> Precision:
@@ -103,33 +100,14 @@ def _cpu_auto() -> Precision:
         return Precision("fp32", "cpu", "auto: this CPU has no bf16 units (no avx512_bf16, amx_bf16): bf16 is emulated")
     key = f"{cpu_name()}|{','.join(units) or '?'}|torch {torch.__version__}|v{CACHE_VERSION}"
     path = cache_file()
-    try:
-        cached = json.loads(path.read_text()).get(key)
-    except (OSError, ValueError, AttributeError):
-        cached = None
+    cached = machine_cache.read(path).get(key)
     if not (isinstance(cached, dict) and isinstance(cached.get("ratio"), (int, float))):
         cached = calibrate()
-        _store(path, key, cached)
+        machine_cache.store(path, key, cached)
     ratio = cached["ratio"]
     pick = "bf16" if ratio <= PAYS_BELOW else "fp32"
     return Precision(pick, "cpu", f"auto: bf16 took {ratio:.2f}x fp32's time in this CPU's calibration "
                      f"({', '.join(units) or 'flags unknown'}; cached in {path})")
-
-
-def _store(path: Path, key: str, result: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            data = json.loads(path.read_text())
-            data = data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            data = {}
-        data[key] = result
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home: calibrate again next time
 
 
 def calibrate(repeats: int = 3) -> dict:
