@@ -12,6 +12,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from faderkit import FaderkitError
 from faderkit import checkpoint as ckpt
 from faderkit.editor import Editor
 
@@ -88,9 +89,11 @@ def _check(tmp_path, write):
     (folder / "metrics.jsonl").write_text('{"step": 1}\n')
     before = snapshot(tmp_path)
     editor = outcome(Editor.load, folder / "best.safetensors")
+    assert isinstance(editor, (Editor, FaderkitError)), type(editor)
     if isinstance(editor, Editor):
         photo = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
-        outcome(editor.edit, photo, align=False)
+        edited = outcome(editor.edit, photo, align=False)
+        assert isinstance(edited, FaderkitError) or edited.size == (40, 40), edited  # the photo, at its own size
     unchanged(before, snapshot(tmp_path))
 
 

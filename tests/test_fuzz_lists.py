@@ -13,6 +13,7 @@ import scipy.io
 from hypothesis import given
 from hypothesis import strategies as st
 
+from faderkit import FaderkitError
 from faderkit_plugins.celeba.lists import partition_of, read_attributes, read_landmarks, read_partition
 from faderkit_plugins.oxford102.captions import read_captions
 from faderkit_plugins.oxford102.dataset import read_mat
@@ -83,9 +84,28 @@ def test_celeba_lists(tmp_path_factory, lists, data):
     name, suffix = data.draw(st.sampled_from(sorted(lists)))
     blob = data.draw(mutated_table(lists[name, suffix]))
     result = _check(tmp_path_factory.mktemp("lists"), name + suffix, blob, READERS[name])
+    _well_formed(name, result)
     if name == "list_eval_partition" and isinstance(result, tuple):  # the partition matched against the attributes
         path = tmp_path_factory.mktemp("p") / "list_eval_partition.txt"
         outcome(partition_of, result[0][:5] + ["000999.jpg"], path, path)
+
+
+def _well_formed(name: str, result) -> None:
+    """What a CelebA list reader promises when it does not refuse the file: the types and shapes it documents."""
+    if isinstance(result, FaderkitError):
+        return
+    if name == "list_attr_celeba":
+        attributes, files, table = result
+        assert table.dtype == np.int8 and table.shape == (len(files), len(attributes)), (table.dtype, table.shape)
+        assert set(np.unique(table).tolist()) <= {0, 1}
+    elif name == "list_eval_partition":
+        files, partition = result
+        assert partition.dtype == np.int8 and partition.shape == (len(files),), (partition.dtype, partition.shape)
+        assert set(np.unique(partition).tolist()) <= {0, 1, 2}
+    else:
+        files, marks = result
+        assert marks.dtype == np.float64 and marks.shape == (len(files), 10), (marks.dtype, marks.shape)
+    assert all(isinstance(f, str) and f for f in files)
 
 
 def _mat(variables: dict) -> bytes:
@@ -108,11 +128,16 @@ MATS = st.one_of(
 @budget(10)  # each example starts a child process (see read_mat)
 @given(blob=MATS)
 def test_oxford_mat(tmp_path_factory, blob):
-    _check(tmp_path_factory.mktemp("mat"), "setid.mat", blob, lambda p: read_mat(p, ["trnid", "valid", "tstid"]))
+    result = _check(tmp_path_factory.mktemp("mat"), "setid.mat", blob, lambda p: read_mat(p, ["trnid", "valid", "tstid"]))
+    if not isinstance(result, FaderkitError):  # the named variables, each a 1-D int64 array
+        assert set(result) == {"trnid", "valid", "tstid"}
+        assert all(v.dtype == np.int64 and v.ndim == 1 for v in result.values())
 
 
 @budget(30)
 @given(blob=st.lists(st.text(max_size=30), max_size=14).map(lambda ls: "\n".join(ls).encode("utf-8", "surrogatepass"))
        .flatmap(lambda b: st.just(b) | mutated_bytes(b + b"\n", max_ops=2)))
 def test_oxford_captions(tmp_path_factory, blob):
-    _check(tmp_path_factory.mktemp("cap"), "image_00001.txt", blob, read_captions)
+    result = _check(tmp_path_factory.mktemp("cap"), "image_00001.txt", blob, read_captions)
+    if not isinstance(result, FaderkitError):  # the ten captions of one image
+        assert len(result) == 10 and all(isinstance(c, str) for c in result)

@@ -8,7 +8,8 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from faderkit.recipe import load_recipe
+from faderkit import FaderkitError
+from faderkit.recipe import Recipe, load_recipe
 
 from fuzzing import ODD_VALUES, budget, mutated_bytes, mutated_lines, outcome, snapshot, unchanged
 
@@ -37,8 +38,9 @@ def _check(tmp_path: Path, text: bytes, overrides: list[str]):
     folder.mkdir(exist_ok=True)
     (folder / "recipe.yaml").write_bytes(text)
     before = snapshot(tmp_path)
-    outcome(load_recipe, folder / "recipe.yaml", overrides)
+    result = outcome(load_recipe, folder / "recipe.yaml", overrides)
     unchanged(before, snapshot(tmp_path))
+    assert isinstance(result, (Recipe, FaderkitError)), type(result)
 
 
 @budget(60)
