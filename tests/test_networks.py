@@ -32,7 +32,8 @@ def test_encoders(name):
 @pytest.mark.parametrize("params", [{}, {"upsample": "nearest"}, {"upsample": "pixelshuffle", "norm": "instance"},
                                     {"n_skip": 2, "dropout": 0.2}, {"head": "change", "n_skip": 1},
                                     {"refine": 8}, {"refine": 6, "head": "change", "upsample": "nearest"},
-                                    {"film": True, "refine": 4}, {"film": True, "head": "change", "norm": "instance"}])
+                                    {"film": True, "refine": 4}, {"film": True, "head": "change", "norm": "instance"},
+                                    {"coords": True, "refine": 4}, {"coords": True, "head": "change", "n_skip": 1}])
 def test_decoders(name, params):
     enc, a = encoder_and_arch()
     dec = registries()["decoder"].create(name, a, **params)
@@ -93,6 +94,57 @@ def test_a_film_decoder_starts_as_the_paper_and_learns_how_the_code_scales_each_
     film.eval()
     assert not torch.allclose(film(feats, code), plain(feats, code))
     assert not torch.allclose(film(feats, code), film(feats, 1 - code))
+
+
+def _first_conv(layer):
+    return layer[0] if isinstance(layer[0], torch.nn.Conv2d | torch.nn.ConvTranspose2d) else layer[0][0]
+
+
+def test_coordinate_maps_run_from_minus_one_to_one_along_each_axis():
+    from plugins.paper.networks import coordinates
+    grid = coordinates(torch.zeros(2, 5, 3, 4))
+    assert grid.shape == (2, 2, 3, 4)
+    assert torch.allclose(grid[0, 0, 1], torch.tensor([-1, -1 / 3, 1 / 3, 1]))  # x along a row
+    assert torch.equal(grid[1, 1, :, 2], torch.tensor([-1.0, 0.0, 1.0]))     # y down a column
+    assert (grid[:, 0] == grid[:, 0, :1]).all() and (grid[:, 1] == grid[:, 1, :, :1]).all()
+
+
+@pytest.mark.parametrize("head", ["plain", "change"])
+def test_a_coordconv_decoder_is_the_paper_plus_two_position_maps_at_every_layer(head):
+    """With the weights that read x and y set to zero it draws exactly what the paper's decoder draws with the
+    same other weights; with them it draws differently, and training reaches them."""
+    enc, a = encoder_and_arch()
+    coord = registries()["decoder"].create("paper", a, coords=True, head=head, refine=4)
+    plain = registries()["decoder"].create("paper", a, head=head, refine=4)
+    stacks = [(coord.layers, plain.layers)] + ([(coord.change, plain.change)] if head == "change" else [])
+    mine, theirs = coord.state_dict(), plain.state_dict()
+    assert set(mine) == set(theirs)
+    with torch.no_grad():
+        for k, v in theirs.items():  # the paper's weights, into the first inputs of each layer
+            grown = [d for d in range(v.dim()) if mine[k].shape[d] != v.shape[d]]
+            assert len(grown) <= 1
+            (mine[k].narrow(grown[0], 0, v.shape[grown[0]]) if grown else mine[k]).copy_(v)
+        for cs, ps in stacks:
+            for cl, pl in zip(cs, ps):
+                c, p = _first_conv(cl), _first_conv(pl)
+                axis = 1 if isinstance(c, torch.nn.Conv2d) else 0  # a transposed convolution's inputs come first
+                assert c.weight.shape[axis] == p.weight.shape[axis] + 2  # x and y: the last two inputs
+                c.weight.narrow(axis, c.weight.shape[axis] - 2, 2).zero_()
+    coord.eval(), plain.eval()
+    feats, code = enc(torch.randn(2, 3, 32, 32)), torch.rand(2, a.code_dim)
+    assert torch.allclose(coord(feats, code), plain(feats, code), atol=1e-6)
+    coord.train()
+    coord(feats, code).square().mean().backward()
+    for cs, _ in stacks:
+        for cl in cs:
+            c = _first_conv(cl)
+            axis = 1 if isinstance(c, torch.nn.Conv2d) else 0
+            assert c.weight.grad.narrow(axis, c.weight.shape[axis] - 2, 2).abs().sum() > 0
+    with torch.no_grad():
+        c = _first_conv(stacks[0][0][-1])
+        c.weight.narrow(1, c.weight.shape[1] - 2, 2).normal_()
+    coord.eval()
+    assert not torch.allclose(coord(feats, code), plain(feats, code))
 
 
 @pytest.mark.parametrize("name", registries()["discriminator"].list())

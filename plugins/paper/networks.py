@@ -68,14 +68,15 @@ def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
 
 
 def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int, upsample: str, make_norm,
-           dropout: float, last: list[nn.Module], refine: int = 0) -> nn.ModuleList:
+           dropout: float, last: list[nn.Module], refine: int = 0, coords: bool = False) -> nn.ModuleList:
     """Decoder layers from the latent (``enc[-1]`` maps) up: hidden widths ``own`` (deepest first), ``out`` maps
-    at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip.
+    at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip,
+    and with ``coords`` two maps of each pixel's x and y into every layer.
     ``refine`` > 0: the last doubling draws that many maps, and a 3x3 convolution at full size draws ``out``."""
     layers, c_prev = [], enc[-1]
     outs = own + ([refine] if refine else []) + [out]
     for j, c_out in enumerate(outs):
-        c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0)
+        c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0) + (2 if coords else 0)
         block = [_up(c_in, c_out, upsample) if j <= len(own) else CPUConv2d(c_in, c_out, 3, 1, 1)]
         if j == len(outs) - 1:
             block += last
@@ -100,14 +101,25 @@ def _film(code_dim: int, layers: nn.ModuleList) -> nn.ModuleList:
     return out
 
 
+def coordinates(x: torch.Tensor) -> torch.Tensor:
+    """(N, 2, H, W): each pixel's column and row, from -1 to 1 across the map (CoordConv, arXiv 1807.03247)."""
+    n, _, h, w = x.shape
+    ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
+    xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
+    grid = torch.stack([xs[None, :].expand(h, w), ys[:, None].expand(h, w)])
+    return grid[None].expand(n, -1, -1, -1)
+
+
 def _run(layers: nn.ModuleList, features: list[torch.Tensor], code: torch.Tensor | None, n_skip: int,
-         film: nn.ModuleList | None = None) -> torch.Tensor:
+         film: nn.ModuleList | None = None, coords: bool = False) -> torch.Tensor:
     x = features[-1]
     for j, layer in enumerate(layers):
         if 0 < j <= n_skip:
             x = torch.cat([x, features[-1 - j]], 1)
         if code is not None:
             x = torch.cat([x, code[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3]).to(x.dtype)], 1)
+        if coords:
+            x = torch.cat([x, coordinates(x)], 1)
         if film is not None and j < len(film):  # the doubling and its norm, then the code's scale and shift
             h = layer[:2](x)
             scale, shift = film[j](code.to(h.dtype)).to(h.dtype)[:, :, None, None].chunk(2, 1)
@@ -127,37 +139,41 @@ class PaperDecoder(Decoder):
     mask, arXiv 1807.09251), and a residual edit x + D(z, y') - D(z, y) changes nothing outside A and A'.
 
     ``film``: the code also scales and shifts every hidden layer's maps after their normalisation (FiLM, arXiv
-    1709.07871), so the attributes can gate what a map draws where; tiled in, they only add a constant to it."""
+    1709.07871), so the attributes can gate what a map draws where; tiled in, they only add a constant to it.
+
+    ``coords``: every layer also gets two maps of its pixels' x and y (CoordConv, arXiv 1807.03247). A
+    convolution cannot tell where it is but from the padding; with them, a stroke the code asks for (a smile's
+    curve) can be drawn at a place, not only relative to the maps it starts from."""
 
     def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
                  dropout: float = 0.0, n_skip: int = 0, head: str = "plain", change_width: float = 0.5,
-                 refine: int = 0, film: bool = False):
+                 refine: int = 0, film: bool = False, coords: bool = False):
         super().__init__()
         _check(arch)
         make_norm = NORMS[norm]
         if n_skip >= arch.n_layers:
             raise FaderkitError(f"n_skip must be between 0 and {arch.n_layers - 1} (got {n_skip})")
         enc = widths(arch)
-        self.code_dim, self.n_skip, self.head = arch.code_dim, n_skip, head
+        self.code_dim, self.n_skip, self.head, self.coords = arch.code_dim, n_skip, head, coords
         self.receives = tuple(-1 - j for j in range(n_skip + 1))
         hidden = enc[-2::-1]
         if head == "plain":
             self.layers = _stack(enc, hidden, self.code_dim, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()],
-                                 refine)
+                                 refine, coords)
             self.film = _film(self.code_dim, self.layers) if film else None
             return
-        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()], refine)  # B
+        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()], refine, coords)  # B
         narrow = [max(1, round(c * change_width)) for c in hidden]
         self.change = _stack(enc, narrow, self.code_dim, 4, n_skip, upsample, make_norm, dropout, [],
-                             max(1, round(refine * change_width)) if refine else 0)
+                             max(1, round(refine * change_width)) if refine else 0, coords)
         self.film = _film(self.code_dim, self.change) if film else None  # the stack that gets the code
         self.last_mask: torch.Tensor | None = None  # A of the latest forward, for the change_mask loss
 
     def forward(self, features: list[torch.Tensor], code: torch.Tensor) -> torch.Tensor:
         if self.head == "plain":
-            return _run(self.layers, features, code, self.n_skip, self.film)
-        base = _run(self.layers, features, None, self.n_skip)
-        out = _run(self.change, features, code, self.n_skip, self.film)
+            return _run(self.layers, features, code, self.n_skip, self.film, self.coords)
+        base = _run(self.layers, features, None, self.n_skip, coords=self.coords)
+        out = _run(self.change, features, code, self.n_skip, self.film, self.coords)
         mask, colour = torch.sigmoid(out[:, :1]), torch.tanh(out[:, 1:])
         self.last_mask = mask
         return base + mask * (colour - base)

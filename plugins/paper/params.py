@@ -38,6 +38,8 @@ class DecoderParams(Params):
     film: bool = Field(False, description="the code also scales and shifts every hidden layer's maps after their "
                        "normalisation (FiLM): the attributes gate what each map draws where, where tiled in they only "
                        "add a constant to it; zero at the start, so the decoder starts as the paper's")
+    coords: bool = Field(False, description="every layer also gets two maps of its pixels' x and y (CoordConv): "
+                         "a stroke can be drawn at a place, where a convolution alone knows only the padding")
 
 
 class LatentDiscriminatorParams(Params):
