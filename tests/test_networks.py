@@ -45,13 +45,23 @@ def test_decoders(name, params):
     assert torch.isfinite(code.grad).all() and code.grad.abs().sum() > 0
 
 
+def _first_conv(layer):
+    """A decoder layer's convolution: the block's first module, or the first inside an upsampling sequence."""
+    return layer[0] if isinstance(layer[0], torch.nn.Conv2d | torch.nn.ConvTranspose2d) else layer[0][0]
+
+
+def _position_weights(conv, t):
+    """The slice of ``t`` (a convolution's weight or its gradient) that reads the last two input maps: x and y of a
+    CoordConv layer. A transposed convolution's weight lists its inputs first, a convolution's second."""
+    axis = 1 if isinstance(conv, torch.nn.Conv2d) else 0
+    return t.narrow(axis, t.shape[axis] - 2, 2)
+
+
 def test_paper_decoder_feeds_the_code_to_every_layer():
     enc, a = encoder_and_arch()
     dec = registries()["decoder"].create("paper", a)
     for layer in dec.layers:
-        first = layer[0]
-        conv = first if isinstance(first, torch.nn.ConvTranspose2d) else first[0]
-        assert conv.in_channels >= a.code_dim
+        assert _first_conv(layer).in_channels >= a.code_dim
     assert dec.layers[0][0].in_channels == enc.latent_shape[0] + a.code_dim
 
 
@@ -96,10 +106,6 @@ def test_a_film_decoder_starts_as_the_paper_and_learns_how_the_code_scales_each_
     assert not torch.allclose(film(feats, code), film(feats, 1 - code))
 
 
-def _first_conv(layer):
-    return layer[0] if isinstance(layer[0], torch.nn.Conv2d | torch.nn.ConvTranspose2d) else layer[0][0]
-
-
 def test_coordinate_maps_run_from_minus_one_to_one_along_each_axis():
     from plugins.paper.networks import coordinates
     grid = coordinates(torch.zeros(2, 5, 3, 4))
@@ -127,9 +133,8 @@ def test_a_coordconv_decoder_is_the_paper_plus_two_position_maps_at_every_layer(
         for cs, ps in stacks:
             for cl, pl in zip(cs, ps):
                 c, p = _first_conv(cl), _first_conv(pl)
-                axis = 1 if isinstance(c, torch.nn.Conv2d) else 0  # a transposed convolution's inputs come first
-                assert c.weight.shape[axis] == p.weight.shape[axis] + 2  # x and y: the last two inputs
-                c.weight.narrow(axis, c.weight.shape[axis] - 2, 2).zero_()
+                assert c.in_channels == p.in_channels + 2  # x and y: the last two inputs
+                _position_weights(c, c.weight).zero_()
     coord.eval(), plain.eval()
     feats, code = enc(torch.randn(2, 3, 32, 32)), torch.rand(2, a.code_dim)
     assert torch.allclose(coord(feats, code), plain(feats, code), atol=1e-6)
@@ -138,11 +143,10 @@ def test_a_coordconv_decoder_is_the_paper_plus_two_position_maps_at_every_layer(
     for cs, _ in stacks:
         for cl in cs:
             c = _first_conv(cl)
-            axis = 1 if isinstance(c, torch.nn.Conv2d) else 0
-            assert c.weight.grad.narrow(axis, c.weight.shape[axis] - 2, 2).abs().sum() > 0
+            assert _position_weights(c, c.weight.grad).abs().sum() > 0
     with torch.no_grad():
         c = _first_conv(stacks[0][0][-1])
-        c.weight.narrow(1, c.weight.shape[1] - 2, 2).normal_()
+        _position_weights(c, c.weight).normal_()
     coord.eval()
     assert not torch.allclose(coord(feats, code), plain(feats, code))
 
