@@ -168,7 +168,7 @@ def measure(m: nn.Module, x: torch.Tensor, paths: list[str], repeats: int = 3) -
 
 
 def _store(machine: str, key: str, path: str) -> None:
-    machine_cache.store(cache_file(), machine, {**_stored(machine), key: path})
+    machine_cache.store(cache_file(), machine, {key: path}, merge=True)
 
 
 #: conv: a 3x3 tap per (input phase, offset -1/0/+1) of the 4x4 stride-2 kernel; transposed: per output phase

@@ -27,11 +27,14 @@ def read(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def store(path: Path, key: str, value) -> None:
+def store(path: Path, key: str, value, merge: bool = False) -> None:
     """Set ``key`` to ``value`` in the file, keeping its other keys (read again now: another process may have
-    written since), replaced atomically."""
+    written since), replaced atomically. ``merge``: ``value`` (a dict) is merged into the object stored under
+    ``key`` instead of replacing it, so one read serves both levels."""
     path = Path(path)
     data = read(path)
+    if merge and isinstance(data.get(key), dict):
+        value = {**data[key], **value}
     data[key] = value
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

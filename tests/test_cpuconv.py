@@ -136,6 +136,8 @@ def test_a_training_call_measures_its_shape_once_and_the_cache_remembers(monkeyp
     with torch.autocast("cpu", dtype=torch.bfloat16):
         up(x)
     assert len(measured) == 2
+    stored = json.loads((tmp_path / "cpuconv.json").read_text())  # the new shape joins the first, in one object
+    assert len(stored) == 1 and list(next(iter(stored.values())).values()) == ["subpix", "subpix"]
     # an unreadable cache file is measured again, not an error
     (tmp_path / "cpuconv.json").write_text("{not json")
     monkeypatch.setattr(cpuconv, "_CHOICES", {})
