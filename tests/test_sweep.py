@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,10 @@ def test_failed_run_recorded_finished_ones_never_repeated(tmp_path, toy_root):
     log = (folder / "logs" / "ok-s0.log").read_text()
     assert log.count("$ faderkit train") == 1 and log.count("$ faderkit eval") == 1
     assert (folder / "logs" / "broken-s0.log").read_text().count("$ faderkit train") == 2  # a failed run is retried
+    shutil.rmtree(folder / "ok-s0")  # removed by hand: its status still says trained, and it is trained again
+    sweep(path, tmp_path / "runs")
+    assert ckpt.is_file() and eval_report.is_file()
+    assert (folder / "logs" / "ok-s0.log").read_text().count("$ faderkit train") == 2
 
 
 def test_a_run_killed_mid_training_is_resumed_and_a_finished_one_only_evaluated(tmp_path, toy_root):

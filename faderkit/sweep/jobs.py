@@ -34,7 +34,8 @@ class Job:
 
 
 def trained(job: Job) -> bool:
-    return read_status(job).get("trained", False)
+    """Its status says trained and the checkpoint is still there (a run folder removed by hand is trained again)."""
+    return bool(read_status(job).get("trained")) and (Path(job.run_dir) / "best.safetensors").is_file()
 
 
 def evaluated(job: Job) -> bool:
@@ -93,7 +94,7 @@ def execute(job: Job | dict) -> dict:
     job = Job(**job) if isinstance(job, dict) else job
     status = read_status(job)
     t0 = time.perf_counter()
-    if not status.get("trained"):
+    if not trained(job):
         argv = ["train", job.recipe_file, "--run-dir", job.run_dir, "--quiet"]
         if Path(job.run_dir).is_dir():
             argv.append("--resume")

@@ -22,7 +22,7 @@ from ..errors import FaderkitError
 from ..recipe import as_resolved, to_yaml
 from . import report as report_mod
 from ..evaluate.figures import figures
-from .jobs import Job, evaluated, read_status
+from .jobs import Job, evaluated, read_status, trained
 from .spec import Plan, overrides
 
 
@@ -97,7 +97,7 @@ def run_sweep(plan: Plan, root: Path, executor: str = "local", jobs: int = 1, th
         todo = make_jobs(plan, folder, n)
         spec = plan.spec.model_dump(mode="json", exclude_none=True)
         atomic.write_text(folder / "sweep.yaml", yaml.safe_dump(spec, sort_keys=False))
-        pending = [j for j in todo if not (read_status(j).get("trained") and evaluated(j))]
+        pending = [j for j in todo if not (trained(j) and evaluated(j))]
         log(f"sweep {folder}: {len(plan.runs)} runs, {len(plan.runs) - len(pending)} already done; "
             f"executor {executor}, {jobs} at a time, {n} thread(s) each")
         t0 = time.perf_counter()
