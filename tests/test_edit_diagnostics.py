@@ -64,6 +64,28 @@ def test_outside_counts_only_the_change_beyond_the_dilated_true_change():
     assert (out, total) == pytest.approx((0.2, 0.5))
 
 
+def test_the_rank_reader_sees_through_a_few_far_out_latents():
+    """An attribute carried by one dimension of every latent, while 4% of the latents are sent 500 times further
+    out: standardised, the others are squashed together and the probe reads little; by ranks it reads it all."""
+    from faderkit.evaluate.probe import train_probe
+
+    g = torch.Generator().manual_seed(0)
+    attrs = (Attribute("Smiling"),)
+    y = torch.randint(0, 2, (1200, 1), generator=g)
+    z = torch.randn(1200, 16, generator=g)
+    z[:, 0] += 4 * y[:, 0]
+    z[:48] *= 500
+    test = slice(1000, None)
+    acc = {}
+    for reader in ("standardised", "ranks"):
+        probe, info = train_probe(z[:1000], y[:1000], attrs, epochs=10, reader=reader)
+        with torch.no_grad():
+            acc[reader] = float((probe(z[test]).argmax(1) == y[test, 0]).float().mean())
+    assert acc["ranks"] > 0.85 and acc["standardised"] < acc["ranks"] - 0.15
+    with pytest.raises(ValueError):
+        train_probe(z, y, attrs, reader="raw")
+
+
 def test_eval_reports_the_split_and_a_probe_per_received_map(toy_root, tmp_path):
     from faderkit.evaluate import evaluate
     from faderkit.train import train
@@ -76,8 +98,9 @@ def test_eval_reports_the_split_and_a_probe_per_received_map(toy_root, tmp_path)
     lp = report["latent_probe"]
     assert list(lp["maps"]) == ["z", "skip -2"]
     assert lp["maps"]["z"]["latent_dim"] == 32 * 4 * 4 and lp["maps"]["skip -2"]["latent_dim"] == 16 * 8 * 8
-    for name, row in lp["per_attribute"].items():  # an attribute's row is the map that reads it best
-        assert row["gap"] == max(m["gap"][name] for m in lp["maps"].values())
+    for name, row in lp["per_attribute"].items():  # an attribute's row is the map and reader that read it best
+        assert row["gap"] == max(g[name] for m in lp["maps"].values() for g in m["by_reader"].values())
+        assert row["reader"] in lp["readers"] == ["standardised", "ranks"]
     for mode in ("residual", "decoded"):
         s = report["ground_truth"][mode]["per_attribute"]["Smiling"]["slider"]
         assert -1 <= s["cosine"] <= 1 and s["ratio"] >= 0 and 0 <= s["outside"] <= 1

@@ -23,11 +23,14 @@ DEFINITIONS = {
     "preservation": "For each edited attribute i and each other attribute j: the fraction of images on which the "
                     "classifier's prediction of j on the edited image equals its prediction of j on the original "
                     "image. 'mean' averages over all pairs (i, j != i).",
-    "latent_probe": "A fresh MLP (one hidden layer of 128) trained on frozen, standardised latents E(x) of the "
-                    "train split (epoch chosen on 10% of it held out), accuracy on this split beside the majority "
-                    "rate: the accuracy of always answering the train split's most frequent value. Near the "
-                    "majority rate, the latent hides the attribute. A decoder with skips receives more than z: "
-                    "each map it receives gets its own probe, and an attribute's row is the map that reads it best.",
+    "latent_probe": "A fresh MLP (one hidden layer of 128) trained on frozen latents E(x) of the train split "
+                    "(epoch chosen on 10% of it held out), accuracy on this split beside the majority rate: the "
+                    "accuracy of always answering the train split's most frequent value. Near the majority rate, "
+                    "the latent hides the attribute. Two probes read each map: one on the latents standardised "
+                    "per dimension (mean, standard deviation), one on each dimension's rank among the train "
+                    "latents, which a few far-out latents cannot squash. A decoder with skips receives more than "
+                    "z: each map it receives gets its own probes. An attribute's row is the map and reader that "
+                    "read it best.",
     "ground_truth": GT_DEFINITION,
 }
 
@@ -78,12 +81,18 @@ def markdown(r: dict) -> str:
         L += ["", f"Mean swap accuracy {_pct(sw[mode]['mean'])}; mean preservation {_pct(pr[mode]['mean'])}.", ""]
     L += [f"_{sw['definition']}_", "", f"_{pr['definition']}_", ""]
     lp = r["latent_probe"]
-    L += ["## Latent probe", "", "| attribute | probe accuracy | majority rate | gap | probe train accuracy | "
-          "model's discriminator |", "|---|---|---|---|---|---|"]
+    L += ["## Latent probe", "", "| attribute | probe accuracy | majority rate | gap | reader | probe train accuracy | "
+          "model's discriminator |", "|---|---|---|---|---|---|---|"]
     for nm in names:
         v = lp["per_attribute"][nm]
         L.append(f"| {nm} | {_pct(v['accuracy'])} | {_pct(v['majority_rate'])} | {100 * v['gap']:+.1f} pts | "
-                 f"{_pct(v['train_accuracy'])} | {_pct(v['model_discriminator_accuracy'])} |")
+                 f"{v.get('reader', 'standardised')} | {_pct(v['train_accuracy'])} | "
+                 f"{_pct(v['model_discriminator_accuracy'])} |")
+    z_read = lp.get("maps", {}).get("z", {}).get("by_reader")
+    if z_read:
+        L += ["", "The latent z by each reader: " + "; ".join(
+            f"{reader} " + ", ".join(f"{nm} {100 * g:+.1f}" for nm, g in gaps.items()) for reader, gaps in z_read.items())
+            + " (points above the majority rate)."]
     L += ["", f"Probe trained on {lp['train_images']} latents of {lp['latent_dim']} dimensions "
           f"({lp['held_out_images']} held out to pick the epoch).", ""]
     if len(lp.get("maps", {})) > 1:
