@@ -202,8 +202,8 @@ def test_a_standardised_discriminator_reads_a_shrunk_dimension_as_well_as_any(na
     encoder's way of hiding an attribute from a discriminator that reads raw z) changes nothing."""
     torch.manual_seed(0)
     spec = arch().with_latent((8, 2, 2))
-    net = registries()["discriminator"].create(name, spec, params={"input_norm": True})
-    raw = registries()["discriminator"].create(name, spec, params={"input_norm": False})
+    net = registries()["discriminator"].create(name, spec, params={"input_norm": "standard"})
+    raw = registries()["discriminator"].create(name, spec, params={"input_norm": "off"})
     raw.load_state_dict(net.state_dict(), strict=False)
     z = torch.randn(256, 8, 2, 2)
     shrunk = z.clone()
@@ -225,3 +225,36 @@ def test_a_standardised_discriminator_reads_a_shrunk_dimension_as_well_as_any(na
     raw.eval()
     with torch.no_grad():  # without the standardisation the shrunk dimension's contribution is lost
         assert not torch.allclose(raw(z), raw(shrunk), atol=1e-3)
+
+
+def test_a_robust_reader_is_not_blinded_by_a_few_far_out_latents():
+    """The encoder's way past a standardising discriminator: send 4% of the latents 500 times further out. Their
+    deviation then squashes everyone else's latent together (the standardised spread of the rest falls to a few
+    hundredths); the robust reader's quartiles do not move for them, and the clip keeps them from dominating."""
+    from faderkit_plugins.paper.networks import RobustStandardise, _standardise
+
+    torch.manual_seed(0)
+    spec = arch().with_latent((8, 2, 2))
+    z = torch.randn(500, 8, 2, 2)
+    z[:20] *= 500
+    rest = slice(20, None)
+    spread = {}
+    for how in ("standard", "robust"):
+        norm = _standardise(spec, how)
+        norm.train()
+        for _ in range(40):  # training batches of 25, the far-out ones spread over them
+            norm(z[torch.randperm(500)[:25]])
+        norm.eval()
+        with torch.no_grad():
+            out = norm(z)
+        assert out.shape == z.shape and torch.isfinite(out).all()
+        spread[how] = out[rest].std().item()
+    assert spread["standard"] < 0.1 and 0.7 < spread["robust"] < 1.3
+    robust = RobustStandardise(32, clip=3.0)
+    robust.train()
+    robust(z.flatten(1))
+    assert robust(z.flatten(1)).abs().max() <= 3.0  # the far-out ones end at the clip
+    # a gradient reaches the latent through the reader (the adversary's pull on the encoder), none through its statistics
+    zz = torch.randn(16, 32, requires_grad=True)
+    robust(zz).sum().backward()
+    assert zz.grad.abs().sum() > 0 and not robust.median.requires_grad

@@ -65,11 +65,18 @@ def test_a_recipe_resolves_every_component_with_its_defaults(toy_root):
     assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 0,
                                        "head": "plain", "change_width": 0.5, "refine": 0, "film": False,
                                        "coords": False}
-    assert r.model.discriminator.params == {"conv_fm": 32, "hid_dim": 32, "dropout": 0.3, "input_norm": False}  # the recipe's, + default
+    assert r.model.discriminator.params == {"conv_fm": 32, "hid_dim": 32, "dropout": 0.3, "input_norm": "off"}  # the recipe's, + default
     assert r.data.params == {"cache_dir": None, "unreadable": "stop", "count": 60, "seed": 0}
     assert r.classifier.params["dropout"] == 0.3 and r.model.patch_discriminator is None
     again = validate(r.model_dump(mode="json"))
     assert again == r  # resolving a resolved recipe changes nothing
+
+
+@pytest.mark.parametrize("given,resolved", [(True, "standard"), (False, "off"), ("robust", "robust")])
+def test_input_norm_still_takes_the_switch_it_once_was(toy_root, given, resolved):
+    r = tiny_recipe(toy_root)
+    r["model"]["discriminator"] = {"name": "mlp", "params": {"input_norm": given}}
+    assert validate(r).model.discriminator.params["input_norm"] == resolved
 
 
 def test_the_run_records_resolved_params(trained_run):

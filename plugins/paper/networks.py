@@ -179,19 +179,58 @@ class PaperDecoder(Decoder):
         return base + mask * (colour - base)
 
 
-def _standardise(arch: ArchSpec, on: bool) -> nn.Module:
-    """Each latent dimension standardised by running statistics (a BatchNorm without a learned scale), so
-    that a dimension the encoder shrinks weighs as much as any other: what the latent probe of eval sees."""
+class RobustStandardise(nn.Module):
+    """Each latent dimension centred on its median and divided by its interquartile range (as a normal's standard
+    deviation: IQR / 1.349), then softly clipped at +-``clip``. In training the quartiles are the batch's own (as
+    a BatchNorm's mean and deviation are, and differentiated through like them); running estimates of them serve
+    in eval mode.
+
+    A mean and a deviation can be gamed: an encoder that sends a few latents hundreds of times further out than
+    the rest inflates every dimension's deviation, and the others, squashed together, look alike to the reader
+    (and to eval's standardised probe) while they still carry the attributes. Quartiles do not move for a few
+    far-out latents, and the clip keeps those from dominating the reader. Running estimates in training would be
+    gamed too: the latents drift faster than the estimates follow, and every value ends at the clip."""
+
+    def __init__(self, dims: int, clip: float = 3.0, momentum: float = 0.05):
+        super().__init__()
+        self.clip, self.momentum = clip, momentum
+        self.register_buffer("median", torch.zeros(dims))
+        self.register_buffer("scale", torch.ones(dims))
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        flat = z.flatten(1).float()
+        if self.training and flat.shape[0] >= 4:
+            q = torch.quantile(flat, torch.tensor([0.25, 0.5, 0.75], device=z.device), dim=0)
+            median, scale = q[1], (q[2] - q[0]) / 1.349
+            with torch.no_grad():
+                weight = 1.0 if int(self.batches_seen) == 0 else self.momentum
+                self.median.lerp_(median.detach(), weight)
+                self.scale.lerp_(scale.detach(), weight)
+                self.batches_seen += 1
+        else:
+            median, scale = self.median, self.scale
+        s = (flat - median) / scale.clamp_min(1e-6)
+        return (self.clip * torch.tanh(s / self.clip)).view(z.shape)
+
+
+def _standardise(arch: ArchSpec, how: str) -> nn.Module:
+    """How the discriminator reads the latent first: ``standard`` (each dimension standardised by running
+    statistics, a BatchNorm without a learned scale, so that a dimension the encoder shrinks weighs as much as
+    any other), ``robust`` (:class:`RobustStandardise`) or ``off``."""
     c, h, w = arch.latent_shape
-    return nn.Sequential(nn.Flatten(), nn.BatchNorm1d(c * h * w, affine=False), nn.Unflatten(1, (c, h, w))) if on \
-        else nn.Identity()
+    if how == "robust":
+        return RobustStandardise(c * h * w)
+    if how == "standard":
+        return nn.Sequential(nn.Flatten(), nn.BatchNorm1d(c * h * w, affine=False), nn.Unflatten(1, (c, h, w)))
+    return nn.Identity()
 
 
 class LatentDiscriminator(Discriminator):
     """One C``conv_fm`` layer on the latent, then fully connected ``hid_dim`` and the code, dropout before each."""
 
     def __init__(self, arch: ArchSpec, conv_fm: int = 512, hid_dim: int = 512, dropout: float = 0.3,
-                 input_norm: bool = False):
+                 input_norm: str = "off"):
         super().__init__()
         self.norm = _standardise(arch, input_norm)
         c, h, w = arch.latent_shape
@@ -213,7 +252,7 @@ class MLPDiscriminator(Discriminator):
     (LeakyReLU 0.2, dropout before each): a reader as strong as eval's latent probe."""
 
     def __init__(self, arch: ArchSpec, hid_dim: int = 512, n_hidden: int = 2, dropout: float = 0.1,
-                 input_norm: bool = True):
+                 input_norm: str = "standard"):
         super().__init__()
         c, h, w = arch.latent_shape
         layers, width = [_standardise(arch, input_norm), nn.Flatten()], c * h * w

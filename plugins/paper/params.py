@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from faderkit import Params
 
 Norm = Literal["batch", "instance"]
+#: How a latent discriminator reads the latent first; true and false (the switch this once was) mean standard and off.
+InputNorm = Annotated[Literal["off", "standard", "robust"],
+                      BeforeValidator(lambda v: {True: "standard", False: "off"}.get(v, v) if isinstance(v, bool) else v)]
 #: A width or count: whole, at least 1 (a zero-width layer would train silently to nothing).
 WIDE = {"ge": 1, "le": 65536}
 
@@ -46,16 +49,19 @@ class LatentDiscriminatorParams(Params):
     conv_fm: int = Field(512, **WIDE, description="feature maps of its one convolution on the latent (paper: 512)")
     hid_dim: int = Field(512, **WIDE, description="width of the hidden fully connected layer (paper: 512)")
     dropout: float = Field(0.3, ge=0, lt=1, description="dropout before each fully connected layer (paper: 0.3)")
-    input_norm: bool = Field(False, description="standardise each latent dimension first (running statistics, no "
-                             "learned scale), as the mlp discriminator does; the paper does not")
+    input_norm: InputNorm = Field("off", description="how it reads the latent first: off (paper), standard (each "
+                                  "dimension standardised by running statistics, as the mlp discriminator does) or "
+                                  "robust (median and interquartile range, softly clipped)")
 
 
 class MLPDiscriminatorParams(Params):
     hid_dim: int = Field(512, **WIDE, description="width of each hidden layer")
     n_hidden: int = Field(2, ge=1, le=8, description="hidden fully connected layers")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before each fully connected layer")
-    input_norm: bool = Field(True, description="standardise each latent dimension first (running statistics, no "
-                             "learned scale), so a dimension the encoder shrinks weighs as much as any other")
+    input_norm: InputNorm = Field("standard", description="how it reads the latent first: standard (each dimension "
+                                  "standardised by running statistics, so a dimension the encoder shrinks weighs as "
+                                  "much as any other; a few far-out latents fool it), robust (median and "
+                                  "interquartile range, softly clipped: they do not) or off")
 
 
 class ClassifierParams(Params):
