@@ -248,11 +248,11 @@ class LatentDiscriminator(Discriminator):
 
 
 class MLPDiscriminator(Discriminator):
-    """The latent standardised per dimension, then ``n_hidden`` fully connected layers of ``hid_dim``
-    (LeakyReLU 0.2, dropout before each): a reader as strong as eval's latent probe."""
+    """The latent read per dimension (by default robustly: :class:`RobustStandardise`), then ``n_hidden`` fully
+    connected layers of ``hid_dim`` (LeakyReLU 0.2, dropout before each): a reader as strong as eval's probe."""
 
     def __init__(self, arch: ArchSpec, hid_dim: int = 512, n_hidden: int = 2, dropout: float = 0.1,
-                 input_norm: str = "standard"):
+                 input_norm: str = "robust"):
         super().__init__()
         c, h, w = arch.latent_shape
         layers, width = [_standardise(arch, input_norm), nn.Flatten()], c * h * w

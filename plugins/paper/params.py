@@ -58,10 +58,10 @@ class MLPDiscriminatorParams(Params):
     hid_dim: int = Field(512, **WIDE, description="width of each hidden layer")
     n_hidden: int = Field(2, ge=1, le=8, description="hidden fully connected layers")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before each fully connected layer")
-    input_norm: InputNorm = Field("standard", description="how it reads the latent first: standard (each dimension "
-                                  "standardised by running statistics, so a dimension the encoder shrinks weighs as "
-                                  "much as any other; a few far-out latents fool it), robust (median and "
-                                  "interquartile range, softly clipped: they do not) or off")
+    input_norm: InputNorm = Field("robust", description="how it reads the latent first: robust (each dimension by "
+                                  "its median and interquartile range, softly clipped, so a dimension the encoder "
+                                  "shrinks weighs as much as any other and a few far-out latents cannot blind it), "
+                                  "standard (mean and deviation: those latents fool it) or off")
 
 
 class ClassifierParams(Params):
