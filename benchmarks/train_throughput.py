@@ -22,8 +22,9 @@ batch 32, 3 binary attributes, toy faces):
                   bf16-static: the default row
                   is train.speed.amp auto, so it is fp32 or bf16 as this machine's calibration decides
   quickstart      --quickstart: recipes/quickstart.yaml as shipped (64 px, 5 layers, 32..256 maps, mlp
-                  discriminator, dis_steps 5 on replayed latents), with e5da8c6's settings, and with amp off and
-                  bf16 (its precision choice); with the implied time of its steps
+                  discriminator, dis_steps 5 on replayed latents), with e5da8c6's settings, with amp off and
+                  bf16 (its precision choice), and with the discriminator's standard reader in place of the
+                  robust one; with the implied time of its steps
 
 --profile N prints torch.profiler's top ops over N iterations of published-code, before, default and the precision rows;
 FLOPs of one iteration are counted by torch.utils.flop_counter and held against the CPU's peak (cpu_peak.py).
@@ -173,6 +174,11 @@ def build_rows(size, names, args, root, tmp, mods):
         for amp in ("off", "bf16"):  # its precision choice, timed in the same run
             rows.append(faderkit_row(f"quickstart-{amp}", quickstart_dict(root, amp=amp),
                                      f"the quickstart, train.speed.amp {amp}", (True, True), None, tmp))
+        standard = quickstart_dict(root)  # what the robust latent reader costs a step (stop 33)
+        standard["model"]["discriminator"].setdefault("params", {})["input_norm"] = "standard"
+        rows.append(faderkit_row("quickstart-standard-reader", standard,
+                                 "the quickstart, its discriminator reading by mean and deviation", (True, True), None,
+                                 tmp))
     return rows
 
 
