@@ -29,13 +29,18 @@ class Job:
     status_file: str = ""
     python: str = sys.executable
 
+    @property
+    def checkpoint(self) -> Path:
+        """The run's best.safetensors, which its eval reads."""
+        return Path(self.run_dir) / "best.safetensors"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def trained(job: Job) -> bool:
     """Its status says trained and the checkpoint is still there (a run folder removed by hand is trained again)."""
-    return bool(read_status(job).get("trained")) and (Path(job.run_dir) / "best.safetensors").is_file()
+    return bool(read_status(job).get("trained")) and job.checkpoint.is_file()
 
 
 def evaluated(job: Job) -> bool:
@@ -105,7 +110,7 @@ def execute(job: Job | dict) -> dict:
         _write_status(job, status)
     if not evaluated(job):
         t1 = time.perf_counter()
-        ckpt = str(Path(job.run_dir) / "best.safetensors")
+        ckpt = str(job.checkpoint)
         error = _run(job, ["eval", ckpt, "--out", job.eval_dir, "--threads", str(job.threads), "--quiet",
                            *job.eval_args])
         if error:
