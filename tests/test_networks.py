@@ -258,3 +258,79 @@ def test_a_robust_reader_is_not_blinded_by_a_few_far_out_latents():
     zz = torch.randn(16, 32, requires_grad=True)
     robust(zz).sum().backward()
     assert zz.grad.abs().sum() > 0 and not robust.median.requires_grad
+
+
+def _dense_band_latents(n: int = 400, seed: int = 0):
+    """The encoder's way past the robust reader (found in the quickstart's latent, docs/quality.md tenth round): half
+    the faces parked in a band a hundredth of the dimension's spread wide, the attribute written as where each
+    sits inside it; the other half spread over the whole range, carrying nothing."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(2, (n,), generator=g)
+    band = torch.rand(n, generator=g) < 0.5
+    v = torch.where(band, 0.01 * (y.float() + 0.5 * torch.rand(n, generator=g)), 1.0 + 2 * torch.rand(n, generator=g))
+    z = torch.randn(n, 4, generator=g)
+    z[:, 0] = v
+    return z, y, band
+
+
+def test_a_rank_reader_reads_an_attribute_written_inside_a_dense_band():
+    from faderkit_plugins.paper.networks import RankRead, RobustStandardise
+
+    z, y, band = _dense_band_latents()
+    gaps = {}
+    for name, reader in (("robust", RobustStandardise(4)), ("ranks", RankRead())):
+        reader.train()
+        for start in range(0, 384, 16):  # training batches (the robust reader's running quartiles for eval)
+            reader(z[start:start + 16])
+        reader.eval()
+        with torch.no_grad():
+            out = reader(z)[:, 0]
+        inside = out[band]
+        gaps[name] = float((inside[y[band] == 1].mean() - inside[y[band] == 0].mean()) / out.std())
+    assert gaps["robust"] < 0.05  # the band reads as one value
+    assert gaps["ranks"] > 0.5    # by rank it spans half the range, the attribute's two halves apart
+
+
+def test_no_increasing_change_of_a_batch_moves_what_the_rank_reader_reads():
+    """The encoder's ways past readers with a memory (running quartiles, ranks among earlier latents): shift or
+    shrink the latents from batch to batch. Within a batch, ranks see none of it."""
+    from faderkit_plugins.paper.networks import RankRead
+
+    torch.manual_seed(0)
+    reader = RankRead()
+    z = torch.randn(16, 8, 2, 2)
+    out = reader(z)
+    assert out.shape == z.shape
+    for changed in (0.01 * z + 7.0, torch.exp(3 * z), torch.where(z > 0, z * 100, z)):
+        assert torch.allclose(reader(changed), out, atol=1e-6)
+    q = torch.special.ndtri(torch.arange(1, 17) / 17.0)
+    assert torch.allclose(out[:, 0, 0, 0].sort().values, q)  # each dimension: the 16 quantiles, once each
+    assert torch.equal(reader(z[:1]), torch.zeros_like(z[:1]))  # one latent: nothing to rank it among
+
+
+def test_the_rank_reader_passes_a_bounded_gradient_to_the_latent():
+    from faderkit_plugins.paper.networks import RankRead
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 3)
+    x[:, 1] = 0.0  # a dead unit: every value tied
+    x[:5, 2] = torch.tensor([0.0, 1e-20, 1e-15, 1e-12, -1e-20])  # and values just beside one another
+    x.requires_grad_(True)
+    g = torch.randn(16, 3)
+    out = RankRead(max_gain=None)(x)
+    (out * g).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    assert x.grad.abs().max() < 1e6  # tied or near-tied gaps count as a floor, not as 0
+    uncapped = x.grad.clone()
+    x.grad = None
+    (RankRead(max_gain=10)(x) * g).sum().backward()
+    knots = x.detach()[:, 2].sort().values
+    iqr = knots[round(0.75 * 15)] - knots[round(0.25 * 15)]  # the batch's quartiles, as the nearest order statistics
+    assert uncapped[:, 2].abs().max() > 500  # the near-ties: slopes of hundreds and more
+    assert (x.grad[:, 2].abs() <= 10 * 1.349 / iqr * g[:, 2].abs() * 1.0001).all()  # capped
+    assert (x.grad[:, 2].abs() >= 0.999 * 10 * 1.349 / iqr * g[:, 2].abs()).any()  # and the cap was reached
+    y = x.detach().clone()
+    y[3, 0] += 1e-4
+    with torch.no_grad():
+        moved = RankRead()(y)
+    assert moved[3, 0] == out[3, 0]  # the forward reads ranks: a small move that keeps the order changes nothing

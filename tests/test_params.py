@@ -72,7 +72,7 @@ def test_a_recipe_resolves_every_component_with_its_defaults(toy_root):
     assert again == r  # resolving a resolved recipe changes nothing
 
 
-@pytest.mark.parametrize("given,resolved", [(True, "standard"), (False, "off"), ("robust", "robust")])
+@pytest.mark.parametrize("given,resolved", [(True, "standard"), (False, "off"), ("robust", "robust"), ("ranks", "ranks")])
 def test_input_norm_still_takes_the_switch_it_once_was(toy_root, given, resolved):
     r = tiny_recipe(toy_root)
     r["model"]["discriminator"] = {"name": "mlp", "params": {"input_norm": given}}

@@ -10,7 +10,7 @@ from faderkit import Params
 
 Norm = Literal["batch", "instance"]
 #: How a latent discriminator reads the latent first; true and false (the switch this once was) mean standard and off.
-InputNorm = Annotated[Literal["off", "standard", "robust"],
+InputNorm = Annotated[Literal["off", "standard", "robust", "ranks"],
                       BeforeValidator(lambda v: {True: "standard", False: "off"}.get(v, v) if isinstance(v, bool) else v)]
 #: A width or count: whole, at least 1 (a zero-width layer would train silently to nothing).
 WIDE = {"ge": 1, "le": 65536}
@@ -51,7 +51,8 @@ class LatentDiscriminatorParams(Params):
     dropout: float = Field(0.3, ge=0, lt=1, description="dropout before each fully connected layer (paper: 0.3)")
     input_norm: InputNorm = Field("off", description="how it reads the latent first: off (paper), standard (each "
                                   "dimension standardised by running statistics, as the mlp discriminator does) or "
-                                  "robust (median and interquartile range, softly clipped)")
+                                  "robust (median and interquartile range, softly clipped) or ranks (each dimension's "
+                                  "rank within the batch)")
 
 
 class MLPDiscriminatorParams(Params):
@@ -61,7 +62,9 @@ class MLPDiscriminatorParams(Params):
     input_norm: InputNorm = Field("robust", description="how it reads the latent first: robust (each dimension by "
                                   "its median and interquartile range, softly clipped, so a dimension the encoder "
                                   "shrinks weighs as much as any other and a few far-out latents cannot blind it), "
-                                  "standard (mean and deviation: those latents fool it) or off")
+                                  "ranks (each dimension's rank within the batch: an attribute written in small "
+                                  "offsets inside a dense band is read too), standard (mean and "
+                                  "deviation: far-out latents fool it) or off")
 
 
 class ClassifierParams(Params):
