@@ -498,3 +498,31 @@ def test_slider_bound_edit_figure_is_evals_decoded_progress(evaluated, fresh_ckp
     assert ("| attribute | edit | edit cosine | edit ratio | decoder | decoder cosine | decoder ratio | through z "
             "| blur 0.5 | blur 1 |") in out
     assert f"| Smiling | {rows['Smiling']['edit']:.2f} |" in out
+
+
+# ---------------------------------------------------------------- benchmarks/latent_readers.py
+
+def test_latent_readers_rank_probe_is_evals_and_every_reader_reads_a_gap(evaluated, fresh_ckpt, toy_root, capsys):
+    """The diagnosis of docs/quality.md's tenth round: its rank probe is eval's (same latents, same seed: the same
+    gaps), and each other reader gives one gap per attribute, printed in points."""
+    import importlib.util
+    from pathlib import Path
+
+    from faderkit_plugins.toyfaces.dataset import ToyFaces
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "latent_readers.py"
+    spec = importlib.util.spec_from_file_location("latent_readers", path)
+    lr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lr)
+    _, r = evaluated
+    editor = faderkit.load(fresh_ckpt)
+    rows = lr.readings(editor, ToyFaces(toy_root, image_size=S, attributes=["Smiling", "Eyeglasses"]))
+    names = list(rows)
+    assert names[:3] == ["rank probe (eval's)", "linear on ranks", "own D (as trained)"] and len(names) == 5
+    assert names[3].startswith("fresh D (lr ") and names[4].startswith("fresh D, slow (lr ")
+    want = r["latent_probe"]["maps"]["z"]["by_reader"]["ranks"]
+    assert rows["rank probe (eval's)"] == pytest.approx([want["Smiling"], want["Eyeglasses"]], abs=1e-6)
+    assert all(len(v) == 2 and all(-1 <= g <= 1 for g in v) for v in rows.values())
+    lr.main([str(fresh_ckpt), "--train-images", "100"])
+    out = capsys.readouterr().out
+    assert "Smiling / Eyeglasses" in out and "fresh D, slow" in out
