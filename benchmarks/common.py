@@ -28,6 +28,31 @@ def add_common_args(ap) -> None:
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to this JSON file")
 
 
+def add_checkpoint_args(ap) -> None:
+    """The arguments of a diagnosis of one trained checkpoint: its path, the dataset's folder, torch's threads."""
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--data-root", type=Path, help="the dataset's folder, if not where the checkpoint says")
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def open_checkpoint(args):
+    """(editor, recipe, dataset) for :func:`add_checkpoint_args`' arguments: the checkpoint loaded, its embedded
+    recipe validated and pointed at ``--data-root`` if given, the dataset opened; torch's threads set first."""
+    import torch
+
+    from faderkit.data import open_dataset
+    from faderkit.editor import Editor
+    from faderkit.recipe import validate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    editor = Editor.load(args.checkpoint)
+    recipe = validate(editor.meta["recipe"], f"embedded in {args.checkpoint}", stored=True)
+    if args.data_root:
+        recipe.data.root = args.data_root.expanduser().resolve()
+    return editor, recipe, open_dataset(recipe)
+
+
 def set_threads(n: int) -> None:
     import torch
 

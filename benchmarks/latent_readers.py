@@ -27,9 +27,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when a test loads this file
+
+from common import add_checkpoint_args, open_checkpoint  # noqa: E402
 
 from faderkit.codes import attribute_loss, logits_to_labels  # noqa: E402
-from faderkit.data import open_dataset  # noqa: E402
 from faderkit.editor import Editor  # noqa: E402
 from faderkit.evaluate import get_split  # noqa: E402
 from faderkit.evaluate.probe import _Ranks, encode_split, majority_rate, train_probe  # noqa: E402
@@ -103,19 +105,12 @@ def readings(editor: Editor, dataset, train_images: int = 8000, seed: int = 0) -
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint", type=Path)
+    add_checkpoint_args(ap)
     ap.add_argument("--train-images", type=int, default=8000, help="train latents the readers fit (default 8000)")
     ap.add_argument("--seed", type=int, default=0, help="the readers' seed")
-    ap.add_argument("--data-root", type=Path, help="the dataset's folder, if not where the checkpoint says")
-    ap.add_argument("--threads", type=int, help="torch CPU threads")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    editor = Editor.load(args.checkpoint)
-    recipe = validate(editor.meta["recipe"], f"embedded in {args.checkpoint}", stored=True)
-    if args.data_root:
-        recipe.data.root = args.data_root
-    rows = readings(editor, open_dataset(recipe), args.train_images, args.seed)
+    editor, _, dataset = open_checkpoint(args)
+    rows = readings(editor, dataset, args.train_images, args.seed)
     print(f"{args.checkpoint}: gap in points above the majority answer on the test split, "
           + " / ".join(a.name for a in editor.attributes))
     width = max(len(k) for k in rows)

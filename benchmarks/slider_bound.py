@@ -31,13 +31,14 @@ import torch
 import torchvision.transforms.functional as TF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when a test loads this file
 
-from faderkit.data import open_dataset  # noqa: E402
+from common import add_checkpoint_args, open_checkpoint  # noqa: E402
+
 from faderkit.editor import Editor  # noqa: E402
 from faderkit.evaluate.edits import unit  # noqa: E402
 from faderkit.evaluate.groundtruth import can_render, direction_and_size, progress_along  # noqa: E402
 from faderkit.imageio import to_unit  # noqa: E402
-from faderkit.recipe import validate  # noqa: E402
 
 BLURS = (0.5, 1.0)
 
@@ -84,20 +85,12 @@ def bounds(editor: Editor, dataset, split: str, n: int) -> dict[str, dict[str, f
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint", type=Path)
+    add_checkpoint_args(ap)
     ap.add_argument("--images", type=int, default=200, help="test images per attribute (default 200)")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--data-root", type=Path, help="the dataset's folder, if not where the checkpoint says")
-    ap.add_argument("--threads", type=int, help="torch CPU threads")
     a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    editor = Editor.load(a.checkpoint)
+    editor, recipe, dataset = open_checkpoint(a)
     editor.model.eval()
-    recipe = validate(editor.meta["recipe"], f"embedded in {a.checkpoint}", stored=True)
-    if a.data_root:
-        recipe.data.root = a.data_root.expanduser().resolve()
-    dataset = open_dataset(recipe)
     if not can_render(dataset):
         sys.exit(f"{recipe.data.name} cannot re-render its images with other attributes: no ground truth to compare with")
     rows = bounds(editor, dataset, a.split, a.images)
