@@ -35,7 +35,6 @@ from faderkit.codes import attribute_loss, logits_to_labels  # noqa: E402
 from faderkit.editor import Editor  # noqa: E402
 from faderkit.evaluate import get_split  # noqa: E402
 from faderkit.evaluate.probe import _Ranks, encode_split, majority_rate, train_probe  # noqa: E402
-from faderkit.recipe import validate  # noqa: E402
 
 
 def fit(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, attrs, lr: float, batch: int, epochs: int,
@@ -59,18 +58,16 @@ def fresh(module: torch.nn.Module) -> torch.nn.Module:
     for m in out.modules():
         if m is not out and hasattr(m, "reset_parameters"):
             m.reset_parameters()
-        if hasattr(m, "batches_seen"):
+        if hasattr(m, "batches_seen"):  # the robust reader: its first batch sets its running quartiles again
             m.batches_seen.zero_()
-        if hasattr(m, "reset_running_stats"):
-            m.reset_running_stats()
     return out
 
 
-def readings(editor: Editor, dataset, train_images: int = 8000, seed: int = 0) -> dict[str, list[float]]:
-    """Each reader's gap per attribute (accuracy on the test split minus the majority rate), by reader name."""
+def readings(editor: Editor, recipe, dataset, train_images: int = 8000, seed: int = 0) -> dict[str, list[float]]:
+    """Each reader's gap per attribute (accuracy on the test split minus the majority rate), by reader name;
+    ``recipe``: the checkpoint's, validated (its discriminator's batch size and learning rate)."""
     torch.manual_seed(seed)
     attrs = editor.attributes
-    recipe = validate(editor.meta["recipe"], "the checkpoint's recipe", stored=True)
     train, test = get_split(dataset, "train"), get_split(dataset, "test")
     m = min(len(train), train_images)
     z_train = encode_split(editor, train, m, 128)[-1]
@@ -109,8 +106,8 @@ def main(argv=None) -> None:
     ap.add_argument("--train-images", type=int, default=8000, help="train latents the readers fit (default 8000)")
     ap.add_argument("--seed", type=int, default=0, help="the readers' seed")
     args = ap.parse_args(argv)
-    editor, _, dataset = open_checkpoint(args)
-    rows = readings(editor, dataset, args.train_images, args.seed)
+    editor, recipe, dataset = open_checkpoint(args)
+    rows = readings(editor, recipe, dataset, args.train_images, args.seed)
     print(f"{args.checkpoint}: gap in points above the majority answer on the test split, "
           + " / ".join(a.name for a in editor.attributes))
     width = max(len(k) for k in rows)

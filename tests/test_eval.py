@@ -508,6 +508,7 @@ def test_latent_readers_rank_probe_is_evals_and_every_reader_reads_a_gap(evaluat
     import importlib.util
     from pathlib import Path
 
+    from faderkit.recipe import validate
     from faderkit_plugins.toyfaces.dataset import ToyFaces
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "latent_readers.py"
@@ -516,7 +517,8 @@ def test_latent_readers_rank_probe_is_evals_and_every_reader_reads_a_gap(evaluat
     spec.loader.exec_module(lr)
     _, r = evaluated
     editor = faderkit.load(fresh_ckpt)
-    rows = lr.readings(editor, ToyFaces(toy_root, image_size=S, attributes=["Smiling", "Eyeglasses"]))
+    recipe = validate(editor.meta["recipe"], "the tiny run's", stored=True)
+    rows = lr.readings(editor, recipe, ToyFaces(toy_root, image_size=S, attributes=["Smiling", "Eyeglasses"]))
     names = list(rows)
     assert names[:3] == ["rank probe (eval's)", "linear on ranks", "own D (as trained)"] and len(names) == 5
     assert names[3].startswith("fresh D (lr ") and names[4].startswith("fresh D, slow (lr ")

@@ -50,9 +50,8 @@ class LatentDiscriminatorParams(Params):
     hid_dim: int = Field(512, **WIDE, description="width of the hidden fully connected layer (paper: 512)")
     dropout: float = Field(0.3, ge=0, lt=1, description="dropout before each fully connected layer (paper: 0.3)")
     input_norm: InputNorm = Field("off", description="how it reads the latent first: off (paper), standard (each "
-                                  "dimension standardised by running statistics, as the mlp discriminator does) or "
-                                  "robust (median and interquartile range, softly clipped) or ranks (each dimension's "
-                                  "rank within the batch)")
+                                  "dimension standardised by running statistics), robust (median and interquartile "
+                                  "range, softly clipped) or ranks (each dimension's rank within the batch)")
 
 
 class MLPDiscriminatorParams(Params):
