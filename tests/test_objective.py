@@ -253,3 +253,77 @@ def test_a_time_budget_counts_the_runs_evaluations_samples_and_checkpoints(toy_r
     assert load(run / "last.safetensors")[1]["step"] == 20
     assert sorted(p.name for p in run.glob("*.safetensors")) == ["best.safetensors", "classifier.safetensors",
                                                                  "last.safetensors"]
+
+
+def _distance_term(attrs, **params):
+    from types import SimpleNamespace
+
+    from faderkit.interfaces import Attribute
+    from faderkit_plugins.objectives.distance import LatentDistance
+
+    env = SimpleNamespace(model=SimpleNamespace(received=lambda feats: {-1: feats[-1]}), device=torch.device("cpu"),
+                          attributes=tuple(Attribute(n, ("0", "1")) for n in attrs))
+    return LatentDistance(env, **params)
+
+
+def test_the_latent_distance_reads_where_an_attribute_is_written_and_not_its_scale():
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    y = torch.stack([torch.arange(n) % 2, (torch.arange(n) // 2) % 2], 1)
+    z = torch.randn(n, 32, generator=g)
+    term = _distance_term(["A", "B"], replay=0)
+    hidden = float(term.distance(z, y, torch.Generator().manual_seed(1))[0])
+    # A written into a narrow band of one dimension: each value a hundredth of the spread to one side
+    z_written = z.clone()
+    z_written[:, 3] = z[:, 3] * 0.02 + (y[:, 0] * 2 - 1) * 0.03
+    written = float(term.distance(z_written, y, torch.Generator().manual_seed(1))[0])
+    assert written > hidden + 0.04  # one dimension of 32 read apart (3 deviations of the band): the quantiles see it
+    # shrinking or shifting the whole latent changes nothing: it is read by median and interquartile range
+    again = float(term.distance(z_written * 0.01 + 0.5, y, torch.Generator().manual_seed(1))[0])
+    assert again == pytest.approx(written, rel=1e-3)
+    # descending its gradient reads A's two values closer together in that dimension (by its own spread)
+    gap = lambda t: float((t[y[:, 0] == 1, 3].mean() - t[y[:, 0] == 0, 3].mean()) / t[:, 3].std())
+    zg = z_written.clone().requires_grad_()
+    opt = torch.optim.SGD([zg], lr=0.1)
+    for k in range(50):
+        opt.zero_grad()
+        term.distance(zg, y, torch.Generator().manual_seed(k))[0].backward()
+        opt.step()
+    assert gap(zg.detach()) < 0.75 * gap(z_written) and gap(z_written) > 1.5
+
+
+def test_the_latent_shape_prices_a_dense_band_where_tiny_differences_could_hide_an_attribute():
+    from faderkit_plugins.objectives.distance import normal_gap
+
+    g = torch.Generator().manual_seed(0)
+    normal = torch.randn(1, 2000, generator=g)
+    banded = torch.cat([torch.randn(1, 1100, generator=g), 0.01 * torch.randn(1, 900, generator=g)], 1)
+    gap = lambda x: float(normal_gap(x.sort(dim=1).values)[0])
+    assert gap(normal) < 0.05 and gap(banded) > 3 * gap(normal)
+    term = _distance_term(["A"], replay=0, projections=0, shape=1.0)
+    y = (torch.arange(2000) % 2)[:, None]
+    with_shape = term.distance(banded.t(), y, None)[1]
+    assert float(with_shape) == pytest.approx(gap((banded - banded.median()) / ((banded.quantile(0.75) - banded.quantile(0.25)) / 1.349)), rel=1e-4)
+    assert float(_distance_term(["A"], replay=0, projections=0).distance(banded.t(), y, None)[1]) == 0  # off by default
+
+
+def test_the_latent_distance_pools_the_replay_and_resumes_it(toy_root, tmp_path):
+    from faderkit.train.objective import Step
+
+    term = _distance_term(["A"], replay=2, projections=4)
+    g = torch.Generator().manual_seed(0)
+    for k in range(3):
+        z = torch.randn(4, 8, generator=g, requires_grad=True)
+        step = Step(k, torch.zeros(4, 3, 2, 2), torch.tensor([[0], [1], [0], [1]]), [z], g, None, None)
+        value, stats = term.loss(step)
+        assert value.requires_grad and float(stats["loss_distance"].detach()) > 0
+    assert len(term.replay) == 2 and not term.replay[0][0].requires_grad  # the last two steps, detached
+    other = _distance_term(["A"], replay=2)
+    other.load_state(term.state_tensors(), "cpu")
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(term.replay, other.replay))
+    # and it trains a run with the adversary beside it, logging its value
+    _train(toy_root, tmp_path / "d", steps=3, log_every=1,
+           losses=[{"name": "mse"}, {"name": "latent_distance", "weight": 0.1, "params": {"warmup": 0}},
+                   {"name": "adversary", "weight": 0.01}])
+    logged = [json.loads(l) for l in (tmp_path / "d" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
+    assert logged and all(m["loss_distance"] > 0 and m["latent_shape"] == 0 for m in logged)

@@ -65,11 +65,21 @@ class LatentAdversary:
 
     # -- checkpoints: the replay buffer is state, so that a resumed run continues exactly
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for i, (z, y) in enumerate(self.replay):
-            out[f"replay.{i}.z"], out[f"replay.{i}.y"] = z, y
-        return out
+        return replay_tensors(self.replay)
 
     def load_state(self, tensors: dict[str, torch.Tensor], device) -> None:
-        n = len({k.split(".")[1] for k in tensors if k.startswith("replay.")})
-        self.replay = [(tensors[f"replay.{i}.z"].to(device), tensors[f"replay.{i}.y"].to(device)) for i in range(n)]
+        self.replay = replay_loaded(tensors, device)
+
+
+def replay_tensors(replay: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """A replay buffer of (latents, labels) as checkpoint tensors ``replay.<i>.z`` / ``replay.<i>.y``."""
+    out = {}
+    for i, (z, y) in enumerate(replay):
+        out[f"replay.{i}.z"], out[f"replay.{i}.y"] = z, y
+    return out
+
+
+def replay_loaded(tensors: dict[str, torch.Tensor], device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`replay_tensors` read back, in order."""
+    n = len({k.split(".")[1] for k in tensors if k.startswith("replay.")})
+    return [(tensors[f"replay.{i}.z"].to(device), tensors[f"replay.{i}.y"].to(device)) for i in range(n)]

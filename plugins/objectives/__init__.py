@@ -3,7 +3,8 @@ docs/quality.md. They register through the same hook a third-party plugin uses."
 
 from faderkit import Entry, hookimpl
 
-from .params import EdgesParams, FrequencyParams, MaskParams, NoParams, WeightedParams
+from .distance import LatentDistance
+from .params import DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, WeightedParams
 from .terms import (AdversaryTerm, AttributeWeighted, ChangeMaskPrior, ClassifierTerm, Edges, FocalFrequency,
                     PatchTerm, Pixels)
 
@@ -28,4 +29,7 @@ def faderkit_losses():
               "weighted towards the frequencies reconstructed worst", params=FrequencyParams),
         Entry("change_mask", ChangeMaskPrior, "for a decoder with a change head: the attribute mask kept sparse and "
               "smooth (GANimation's L1 and total variation)", params=MaskParams),
+        Entry("latent_distance", LatentDistance, "latent invariance without a discriminator: for each attribute, the "
+              "sliced Wasserstein distance between the latents of its values (batch + replay), read by median and "
+              "interquartile range", params=DistanceParams),
     ]

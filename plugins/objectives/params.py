@@ -38,3 +38,15 @@ class MaskParams(Params):
                                  "pixel's mask costs 1 / (1 + follow_change x the attributes' change map), so large "
                                  "attributes (hair, beard) may open large masks where they draw and nowhere else")
     images: int = Field(4000, ge=2, le=1_000_000, description="follow_change: train images the map is averaged over")
+
+
+class DistanceParams(Params):
+    projections: int = Field(64, ge=0, le=100_000, description="random directions the latents are read along, "
+                             "drawn anew each step (sliced Wasserstein)")
+    axes: bool = Field(True, description="also read every latent dimension alone")
+    replay: int = Field(8, ge=0, le=1000, description="steps whose latents (detached) join the batch's in each "
+                        "value's group: a rare value needs more than a batch")
+    warmup: int = Field(500, ge=0, description="steps over which the weight rises linearly from 0")
+    shape: float = Field(0.0, ge=0, le=1000, description="weight of each standardised dimension's distance from a "
+                         "normal's shape: no dense band of a dimension where an attribute could hide in tiny "
+                         "differences")
