@@ -305,6 +305,8 @@ def test_the_latent_shape_prices_a_dense_band_where_tiny_differences_could_hide_
     with_shape = term.distance(banded.t(), y, None)[1]
     assert float(with_shape) == pytest.approx(gap((banded - banded.median()) / ((banded.quantile(0.75) - banded.quantile(0.25)) / 1.349)), rel=1e-4)
     assert float(_distance_term(["A"], replay=0, projections=0).distance(banded.t(), y, None)[1]) == 0  # off by default
+    alone = _distance_term(["A"], replay=0, projections=0, axes=False, shape=1.0).distance(banded.t(), y, None)
+    assert float(alone[0]) == 0 and float(alone[1]) == pytest.approx(float(with_shape), rel=1e-6)  # no reads: the prior alone
 
 
 def test_the_latent_distance_pools_the_replay_and_resumes_it(toy_root, tmp_path):
@@ -326,4 +328,20 @@ def test_the_latent_distance_pools_the_replay_and_resumes_it(toy_root, tmp_path)
            losses=[{"name": "mse"}, {"name": "latent_distance", "weight": 0.1, "params": {"warmup": 0}},
                    {"name": "adversary", "weight": 0.01}])
     logged = [json.loads(l) for l in (tmp_path / "d" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
-    assert logged and all(m["loss_distance"] > 0 and m["latent_shape"] == 0 for m in logged)
+    assert logged and all(m["loss_distance"] > 0 and "latent_shape" not in m for m in logged)
+
+
+def test_the_latent_shape_is_the_distance_term_with_nothing_read_but_the_shape(toy_root, tmp_path):
+    shape = {"name": "latent_shape", "weight": 0.5, "params": {"warmup": 0}}
+    as_distance = {"name": "latent_distance", "weight": 0.5,
+                   "params": {"warmup": 0, "shape": 1.0, "axes": False, "projections": 0}}
+    a = _train(toy_root, tmp_path / "shape", steps=3, log_every=1,
+               losses=[{"name": "mse"}, shape, {"name": "adversary", "weight": 0.01}])
+    b = _train(toy_root, tmp_path / "distance", steps=3, losses=[{"name": "mse"}, as_distance,
+                                                                 {"name": "adversary", "weight": 0.01}])
+    model = [k for k in a if k.startswith("model.")]
+    assert model and all(torch.equal(a[k], b[k]) for k in model)  # (their replays are saved under their own names)
+    c = _train(toy_root, tmp_path / "without", steps=3, losses=[{"name": "mse"}, {"name": "adversary", "weight": 0.01}])
+    assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith("model.encoder"))  # the prior moved the encoder
+    logged = [json.loads(l) for l in (tmp_path / "shape" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
+    assert logged and all(m["latent_shape"] > 0 and "loss_distance" not in m for m in logged)

@@ -3,8 +3,8 @@ docs/quality.md. They register through the same hook a third-party plugin uses."
 
 from faderkit import Entry, hookimpl
 
-from .distance import LatentDistance
-from .params import DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, WeightedParams
+from .distance import LatentDistance, LatentShape
+from .params import DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, ShapeParams, WeightedParams
 from .terms import (AdversaryTerm, AttributeWeighted, ChangeMaskPrior, ClassifierTerm, Edges, FocalFrequency,
                     PatchTerm, Pixels)
 
@@ -31,5 +31,8 @@ def faderkit_losses():
               "smooth (GANimation's L1 and total variation)", params=MaskParams),
         Entry("latent_distance", LatentDistance, "latent invariance without a discriminator: for each attribute, the "
               "sliced Wasserstein distance between the latents of its values (batch + replay), read by median and "
-              "interquartile range", params=DistanceParams),
+              "interquartile range; shape > 0 also pulls each dimension towards a normal's shape", params=DistanceParams),
+        Entry("latent_shape", LatentShape, "each latent dimension (by median and interquartile range) pulled towards a "
+              "normal's shape: no dense band for an attribute to hide in from the adversary (docs/quality.md, "
+              "eleventh round)", params=ShapeParams),
     ]

@@ -42,10 +42,24 @@ def normal_gap(v: torch.Tensor) -> torch.Tensor:
     return (v - torch.special.ndtri(levels)).abs().mean(1)
 
 
-def robust_standardised(z: torch.Tensor) -> torch.Tensor:
-    """Each column centred on its median and divided by its interquartile range (as a normal's deviation)."""
-    q = torch.quantile(z, torch.tensor([0.25, 0.5, 0.75], device=z.device, dtype=z.dtype), dim=0)
-    return (z - q[1]) / ((q[2] - q[0]) / 1.349).clamp_min(1e-6)
+def sorted_columns(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The columns of ``x`` (n, k) as sorted rows (k, n), with the sort's indices (sorted along contiguous memory:
+    three times faster than along the strided dimension)."""
+    return x.t().contiguous().sort(dim=1)
+
+
+def robust_standardised(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each column of ``z`` (n, d) centred on its median and divided by its interquartile range (as a normal's
+    deviation): the standardised latents (n, d), and their columns sorted (d, n) with the sort's indices. One sort
+    gives both: the quartiles are read from it (interpolated as torch.quantile does), and the standardisation
+    keeps each column's order."""
+    v, order = sorted_columns(z)
+    pos = torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64) * (z.shape[0] - 1)
+    lo, frac = pos.floor().long(), (pos - pos.floor()).to(z.dtype).to(z.device)
+    hi = (lo + 1).clamp(max=z.shape[0] - 1)
+    q = v[:, lo] * (1 - frac) + v[:, hi] * frac                   # (d, 3)
+    median, scale = q[:, 1], ((q[:, 2] - q[:, 0]) / 1.349).clamp_min(1e-6)
+    return (z - median) / scale, (v - median[:, None]) / scale[:, None], order
 
 
 class LatentDistance(LossTerm):
@@ -68,12 +82,15 @@ class LatentDistance(LossTerm):
     def distance(self, z: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """For latents ``z`` (n, d) with labels ``y`` (n, attributes): the distance between the values' latents,
         and each dimension's distance from a normal's shape (0 when ``shape`` is 0)."""
-        s = robust_standardised(z)
-        reads = [s] if self.axes else []
+        s, s_sorted, s_order = robust_standardised(z)
+        shape = normal_gap(s_sorted).mean() if self.shape else s.new_zeros(())
+        sorted_reads = [(s_sorted, s_order)] if self.axes else []
         if self.projections:
             dirs = torch.randn(s.shape[1], self.projections, generator=gen).to(s.device)
-            reads.append(s @ (dirs / dirs.norm(dim=0, keepdim=True)))
-        v, order = torch.cat(reads, 1).t().sort(dim=1)
+            sorted_reads.append(sorted_columns(s @ (dirs / dirs.norm(dim=0, keepdim=True))))
+        if not sorted_reads:  # axes off and no projections: the shape prior alone
+            return s.new_zeros(()), shape
+        v, order = (torch.cat(t) for t in zip(*sorted_reads))
         total, n = v.new_zeros(()), 0
         for i, a in enumerate(self.attrs):
             for value in (range(1, 2) if a.size == 2 else range(a.size)):  # binary: one comparison, 1 against 0
@@ -82,9 +99,6 @@ class LatentDistance(LossTerm):
                     continue
                 total = total + wasserstein_columns(v, order, inside).mean()
                 n += 1
-        shape = v.new_zeros(())
-        if self.shape:
-            shape = normal_gap(v[:s.shape[1]] if self.axes else s.t().sort(dim=1).values).mean()
         return total / max(n, 1), shape
 
     def loss(self, step: Step):
@@ -96,10 +110,14 @@ class LatentDistance(LossTerm):
         if self.keep:
             self.replay.append((z.detach(), step.y.clone()))  # the adversary keeps step.y: one tensor, one owner
             del self.replay[:-self.keep]
-        return value, {"loss_distance": distance, "latent_shape": shape}
+        return value, self._stats(distance, shape)
 
     def idle_stats(self) -> dict:
-        return {"loss_distance": 0.0, "latent_shape": 0.0}
+        return self._stats(0.0, 0.0)
+
+    def _stats(self, distance, shape) -> dict:
+        out = {"loss_distance": distance} if self.axes or self.projections else {}
+        return out | ({"latent_shape": shape} if self.shape else {})
 
     # -- checkpoints: the replayed latents are state, so that a resumed run continues exactly
     def state_tensors(self) -> dict[str, torch.Tensor]:
@@ -107,3 +125,13 @@ class LatentDistance(LossTerm):
 
     def load_state(self, tensors: dict[str, torch.Tensor], device) -> None:
         self.replay = replay_loaded(tensors, device)
+
+
+class LatentShape(LatentDistance):
+    """Each latent dimension, standardised by its median and interquartile range over the batch and the last
+    ``replay`` steps, pulled towards a standard normal's shape (its Wasserstein-1 distance from one): no dense band
+    in which an attribute could hide in differences too small for the latent adversary's reader. Needs no labels.
+    :class:`LatentDistance` with no readings and ``shape: 1``; the weight is the recipe's."""
+
+    def __init__(self, env: TermEnv, replay: int = 8, warmup: int = 500):
+        super().__init__(env, projections=0, axes=False, replay=replay, warmup=warmup, shape=1.0)

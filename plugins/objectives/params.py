@@ -43,10 +43,17 @@ class MaskParams(Params):
 class DistanceParams(Params):
     projections: int = Field(64, ge=0, le=100_000, description="random directions the latents are read along, "
                              "drawn anew each step (sliced Wasserstein)")
-    axes: bool = Field(True, description="also read every latent dimension alone")
+    axes: bool = Field(True, description="also read every latent dimension alone (axes off and projections 0: "
+                       "no distance, the shape prior alone)")
     replay: int = Field(8, ge=0, le=1000, description="steps whose latents (detached) join the batch's in each "
                         "value's group: a rare value needs more than a batch")
     warmup: int = Field(500, ge=0, description="steps over which the weight rises linearly from 0")
     shape: float = Field(0.0, ge=0, le=1000, description="weight of each standardised dimension's distance from a "
                          "normal's shape: no dense band of a dimension where an attribute could hide in tiny "
                          "differences")
+
+
+class ShapeParams(Params):
+    replay: int = Field(8, ge=0, le=1000, description="steps whose latents (detached) join the batch's: the "
+                        "median, quartiles and shape of each dimension are read over them all")
+    warmup: int = Field(500, ge=0, description="steps over which the weight rises linearly from 0")
