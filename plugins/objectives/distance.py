@@ -22,13 +22,12 @@ from faderkit.train.adversary import replay_loaded, replay_tensors, warmed_up
 from faderkit.train.objective import LossTerm, Step, TermEnv
 
 
-def wasserstein_columns(v: torch.Tensor, order: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+def wasserstein_columns(v: torch.Tensor, order: torch.Tensor, inside: torch.Tensor, n_in: int) -> torch.Tensor:
     """For each row of ``v`` (k, n), sorted, with ``order`` its sort's indices into the n samples: the
-    Wasserstein-1 distance between the samples with ``inside`` (n,) true and the others. The area between their
-    two CDFs, read along the sorted values: one sort serves every group, and the gradient reaches the values
+    Wasserstein-1 distance between the ``n_in`` samples with ``inside`` (n,) true and the others. The area between
+    their two CDFs, read along the sorted values: one sort serves every group, and the gradient reaches the values
     through the gaps between them."""
     member = inside[order].float()                    # (k, n): which sorted value is in the group
-    n_in = float(inside.sum())
     cdf_in = member.cumsum(1)[:, :-1] / n_in
     cdf_out = (1 - member).cumsum(1)[:, :-1] / (inside.numel() - n_in)
     return ((cdf_in - cdf_out).abs() * (v[:, 1:] - v[:, :-1])).sum(1)
@@ -95,9 +94,10 @@ class LatentDistance(LossTerm):
         for i, a in enumerate(self.attrs):
             for value in (range(1, 2) if a.size == 2 else range(a.size)):  # binary: one comparison, 1 against 0
                 inside = y[:, i] == value
-                if int(inside.sum()) < 2 or int((~inside).sum()) < 2:
+                n_in = int(inside.sum())                # one read of the count per group (a sync on a GPU)
+                if n_in < 2 or inside.numel() - n_in < 2:
                     continue
-                total = total + wasserstein_columns(v, order, inside).mean()
+                total = total + wasserstein_columns(v, order, inside, n_in).mean()
                 n += 1
         return total / max(n, 1), shape
 
