@@ -345,3 +345,78 @@ def test_the_latent_shape_is_the_distance_term_with_nothing_read_but_the_shape(t
     assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith("model.encoder"))  # the prior moved the encoder
     logged = [json.loads(l) for l in (tmp_path / "shape" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
     assert logged and all(m["latent_shape"] > 0 and "loss_distance" not in m for m in logged)
+
+
+def _map_env(tmp_path_factory):
+    from conftest import generated
+    from faderkit.data import open_dataset
+
+    class Env:  # enough faces that the means are not noise (the tiny set has 48)
+        recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
+        device = torch.device("cpu")
+
+        @staticmethod
+        def cached(key, make):
+            return make()
+
+    Env.dataset = open_dataset(Env.recipe)
+    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
+    return Env()
+
+
+def test_each_attributes_change_map_peaks_at_1_where_it_draws_and_sums_to_the_shared_map(tmp_path_factory):
+    from faderkit_plugins.objectives.terms import attribute_change_map, attribute_change_maps
+
+    env = _map_env(tmp_path_factory)
+    maps = attribute_change_maps(env, 4000)
+    assert maps.shape == (2, 32, 32) and torch.allclose(maps.amax((1, 2)), torch.ones(2)) and float(maps.min()) >= 0
+    assert torch.allclose(maps, maps.flip(-1))  # mirrored, as the run flips images
+    assert not torch.allclose(maps[0], maps[1])  # Smiling draws elsewhere than Eyeglasses
+    smile_row = int(maps[0].argmax()) // 32
+    assert smile_row > 16 and smile_row > int(maps[1].argmax()) // 32  # the mouth is below the glasses
+    assert bool(((maps == 0).flatten(1).float().mean(1) >= 0.5).all())  # the noise floor (the median) removed
+    shared = attribute_change_map(env, 4000)  # the reconstruction's weights: the spreads summed, no floor removed
+    assert float(shared[maps.amax(0) > 0.5].mean()) > 2 * float(shared[maps.amax(0) == 0].mean())
+
+
+def test_the_sparse_change_prices_an_edit_outside_the_flipped_attributes_pixels(tmp_path_factory):
+    from types import SimpleNamespace
+
+    from faderkit.plugins import registries
+    from faderkit_plugins.objectives.terms import attribute_change_maps
+
+    env = _map_env(tmp_path_factory)
+    smile = attribute_change_maps(env, 4000)[0]
+    pooled = torch.nn.functional.avg_pool2d(smile[None], 4, 1)[0]
+    mouth, corner = divmod(int(pooled.argmax()), pooled.shape[1]), (0, 0)
+
+    def cost(params, where, target=(1, 0)):
+        term = registries()["loss"].create("sparse_change", env, params=params)
+        recon = torch.zeros(1, 3, 32, 32, requires_grad=True)
+        edited = torch.zeros(1, 3, 32, 32)
+        edited[..., where[0]:where[0] + 4, where[1]:where[1] + 4] = 0.5   # a 4x4 stroke of 0.5
+        edited.requires_grad_(True)
+        step = SimpleNamespace(recon=recon, y=torch.tensor([[0, 0]]),
+                               decoded_random=lambda: (torch.tensor([list(target)]), edited))
+        value, stats = term.loss(step)
+        value.backward()
+        assert recon.grad is None and edited.grad.abs().sum() > 0  # the edit moves, the reconstruction is held
+        assert float(stats["change_l1"]) == pytest.approx(0.5 * 16 / 1024)
+        return float(value.detach())
+
+    plain = 0.5 * 16 / 1024
+    assert cost({"follow": 0}, mouth) == pytest.approx(plain) == pytest.approx(cost({"follow": 0}, corner))
+    assert cost({}, corner) == pytest.approx(plain, rel=0.05)  # no face draws in the corner: full price
+    assert cost({}, mouth) < 0.25 * plain                       # where a smile draws, flipping Smiling: nearly free
+    assert cost({}, mouth, target=(0, 1)) > 2 * cost({}, mouth)  # flipping only Eyeglasses, the mouth is dearer
+    assert cost({}, mouth, target=(0, 0)) == pytest.approx(plain)  # nothing flipped: every change pays in full
+
+
+def test_the_sparse_change_moves_the_decoder_and_logs_its_price(toy_root, tmp_path):
+    base = [{"name": "mse"}, {"name": "adversary", "weight": 0.01}]
+    sparse = {"name": "sparse_change", "weight": 1.0, "params": {"warmup": 0, "follow": 0}}
+    a = _train(toy_root, tmp_path / "sparse", steps=3, log_every=1, losses=base[:1] + [sparse] + base[1:])
+    b = _train(toy_root, tmp_path / "without", steps=3, losses=base)
+    assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("model.decoder"))  # the prior moved the decoder
+    logged = [json.loads(l) for l in (tmp_path / "sparse" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
+    assert logged and all(m["loss_sparse"] > 0 and m["change_l1"] == pytest.approx(m["loss_sparse"]) for m in logged)

@@ -4,9 +4,10 @@ docs/quality.md. They register through the same hook a third-party plugin uses."
 from faderkit import Entry, hookimpl
 
 from .distance import LatentDistance, LatentShape
-from .params import DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, ShapeParams, WeightedParams
+from .params import (DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, ShapeParams,
+                     SparseChangeParams, WeightedParams)
 from .terms import (AdversaryTerm, AttributeWeighted, ChangeMaskPrior, ClassifierTerm, Edges, FocalFrequency,
-                    PatchTerm, Pixels)
+                    PatchTerm, Pixels, SparseChange)
 
 
 @hookimpl
@@ -35,4 +36,7 @@ def faderkit_losses():
         Entry("latent_shape", LatentShape, "each latent dimension (by median and interquartile range) pulled towards a "
               "normal's shape: no dense band for an attribute to hide in from the adversary (docs/quality.md, "
               "eleventh round)", params=ShapeParams),
+        Entry("sparse_change", SparseChange, "the edit's change D(E(x), y') - D(E(x), y) kept sparse (L1), nearly free "
+              "where the flipped attributes change the train split's images: no faint blotches over cheeks and "
+              "background", params=SparseChangeParams),
     ]

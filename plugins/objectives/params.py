@@ -57,3 +57,11 @@ class ShapeParams(Params):
     replay: int = Field(8, ge=0, le=1000, description="steps whose latents (detached) join the batch's: the "
                         "median, quartiles and shape of each dimension are read over them all")
     warmup: int = Field(500, ge=0, description="steps over which the weight rises linearly from 0")
+
+
+class SparseChangeParams(Params):
+    follow: float = Field(20.0, ge=0, le=1000, description="0: every pixel's change costs the same; > 0: a pixel "
+                          "costs 1 / (1 + follow x the change maps of the attributes the target flips), so an edit is "
+                          "nearly free where those attributes change the train split's images")
+    images: int = Field(4000, ge=2, le=1_000_000, description="follow: train images the maps are averaged over")
+    warmup: int = Field(500, ge=0, description="steps over which the weight rises linearly from 0")

@@ -135,37 +135,85 @@ class ClassifierTerm(LossTerm):
         return value, {"loss_clf": value}
 
 
-def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
-    """(S, S) in [0, 1]: per pixel, how much the train split's mean image differs between the values of each
-    attribute, summed over the attributes and channels; mirrored when training flips images. From any dataset's
-    labels: the core knows nothing of faces."""
+def attribute_spreads(env: TermEnv, images: int) -> torch.Tensor:
+    """(A, S, S) float64: per attribute and pixel, the largest difference between the train split's mean images of
+    two of its values, averaged over the channels (0 for an attribute with fewer than two values seen). From any
+    dataset's labels: the core knows nothing of faces."""
     split = env.train_split
     n = min(images, len(split))
     labels = split.labels[:n]
-    sums = [torch.zeros(a.size, 3, env.recipe.data.image_size, env.recipe.data.image_size, dtype=torch.float64)
-            for a in env.attributes]
+    size = env.recipe.data.image_size
+    sums = [torch.zeros(a.size, 3, size, size, dtype=torch.float64) for a in env.attributes]
     for start in range(0, n, 500):
         idx = np.arange(start, min(n, start + 500))
         x = split.images(idx).double() / 255
         for i, a in enumerate(env.attributes):
             sums[i].index_add_(0, labels[idx, i], x)
-    change = torch.zeros(sums[0].shape[-2:], dtype=torch.float64)
+    spreads = torch.zeros(len(env.attributes), size, size, dtype=torch.float64)
     for i, a in enumerate(env.attributes):
         counts = torch.bincount(labels[:, i], minlength=a.size).double()
         seen = counts > 0
         if seen.sum() < 2:
             continue
         means = sums[i][seen] / counts[seen, None, None, None]
-        spread = (means[:, None] - means[None]).abs().amax((0, 1))  # the largest difference between two values
-        change += spread.mean(0)
+        spreads[i] = (means[:, None] - means[None]).abs().amax((0, 1)).mean(0)  # the largest difference of two values
+    return spreads
+
+
+def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
+    """(S, S) in [0, 1]: per pixel, how much the train split's mean image differs between the values of each
+    attribute (:func:`attribute_spreads`), summed over the attributes; mirrored when training flips images."""
+    change = torch.zeros(env.recipe.data.image_size, env.recipe.data.image_size, dtype=torch.float64)
+    for spread in attribute_spreads(env, images):
+        change += spread
     if env.recipe.train.schedule.flip:
         change = (change + change.flip(-1)) / 2
     return (change / change.max().clamp_min(1e-12)).float()
 
 
+def attribute_change_maps(env: TermEnv, images: int) -> torch.Tensor:
+    """(A, S, S) in [0, 1]: :func:`attribute_spreads` mirrored when training flips images, less each map's median
+    (the noise floor: two means of a few thousand images differ a little everywhere, and most pixels are not where an
+    attribute draws), each map scaled to a maximum of 1 (a thin attribute's mouth counts as much as a large one's
+    hair)."""
+    spreads = attribute_spreads(env, images)
+    if env.recipe.train.schedule.flip:
+        spreads = (spreads + spreads.flip(-1)) / 2
+    spreads = (spreads - spreads.flatten(1).median(1).values[:, None, None]).clamp_min(0)
+    return (spreads / spreads.amax((1, 2), keepdim=True).clamp_min(1e-12)).float()
+
+
 def cached_change_map(env: TermEnv, images: int) -> torch.Tensor:
     """:func:`attribute_change_map`, computed once per run for every term that reads it."""
     return env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
+
+
+class SparseChange(LossTerm):
+    """The edit's change kept where the edited attributes draw. Each step decodes the batch with random target
+    attributes (shared with the patch critic and the classifier term), D(E(x), y'), and prices its change from the
+    reconstruction, |D(E(x), y') - D(E(x), y)| (the reconstruction held fixed), per pixel: an L1 prior, so a faint
+    change spread over cheeks and background costs as much as a stroke, and sparse strokes win (GANimation's and
+    STGAN's reason for a mask). A pixel costs 1 / (1 + follow x the sum, over the attributes the target flips, of
+    their change maps): where a flipped attribute changes the train split's images the change is nearly free,
+    elsewhere it pays in full. The maps come from the labels (:func:`attribute_change_maps`)."""
+
+    def __init__(self, env: TermEnv, follow: float = 20.0, images: int = 4000, warmup: int = 500):
+        self.maps = attribute_change_maps(env, images).to(env.device) if follow > 0 else None
+        self.follow, self.warmup = follow, warmup
+
+    def weight_at(self, step: int, weight: float) -> float:
+        return warmed_up(weight, step, self.warmup)
+
+    def loss(self, step: Step):
+        target, edited = step.decoded_random()
+        change = (edited.float() - step.recon.detach()).abs().mean(1)           # (B, S, S)
+        if self.maps is None:
+            value = change.mean()
+        else:
+            flipped = (target.to(step.y.device) != step.y).to(change.dtype)     # (B, A)
+            cheap = torch.einsum("ba,ahw->bhw", flipped, self.maps)
+            value = (change / (1 + self.follow * cheap)).mean()
+        return value, {"loss_sparse": value, "change_l1": change.detach().mean()}
 
 
 class AttributeWeighted(LossTerm):
@@ -229,4 +277,4 @@ class ChangeMaskPrior(LossTerm):
 
 
 __all__ = ["Pixels", "Edges", "AdversaryTerm", "PatchTerm", "ClassifierTerm", "AttributeWeighted", "FocalFrequency",
-           "ChangeMaskPrior"]
+           "ChangeMaskPrior", "SparseChange"]
