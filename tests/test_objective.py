@@ -354,6 +354,7 @@ def _map_env(tmp_path_factory):
     class Env:  # enough faces that the means are not noise (the tiny set has 48)
         recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
         device = torch.device("cpu")
+        model = decoder = autocast = None
 
         @staticmethod
         def cached(key, make):
@@ -420,3 +421,28 @@ def test_the_sparse_change_moves_the_decoder_and_logs_its_price(toy_root, tmp_pa
     assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("model.decoder"))  # the prior moved the decoder
     logged = [json.loads(l) for l in (tmp_path / "sparse" / "metrics.jsonl").read_text().splitlines() if "loss_rec" in l]
     assert logged and all(m["loss_sparse"] > 0 and m["change_l1"] == pytest.approx(m["loss_sparse"]) for m in logged)
+
+
+def test_the_sparse_change_of_one_flip_edits_one_attribute_per_image_and_prices_its_map(tmp_path_factory):
+    import contextlib
+    from types import SimpleNamespace
+
+    from faderkit.plugins import registries
+    from faderkit_plugins.objectives.terms import attribute_change_maps
+
+    env = _map_env(tmp_path_factory)
+    codes = []
+    env.model, env.autocast = SimpleNamespace(code=lambda t: codes.append(t) or t), contextlib.nullcontext()
+    env.decoder = lambda feats, code: torch.ones(code.shape[0], 3, 32, 32) * 0.5  # every pixel changed by 0.5
+    term = registries()["loss"].create("sparse_change", env, params={"flip": "one"})
+    labels = torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1]] * 16)
+    step = SimpleNamespace(labels=labels, y=labels, x=torch.zeros(64, 3, 32, 32), feats=[],
+                           recon=torch.zeros(64, 3, 32, 32), gen=torch.Generator().manual_seed(0))
+    value, stats = term.loss(step)
+    (target,) = codes
+    changed = target != labels
+    assert bool((changed.sum(1) == 1).all())                    # one attribute a face, set to its other value
+    assert 10 < int(changed[:, 0].sum()) < 54                     # both attributes drawn
+    maps = attribute_change_maps(env, 4000)
+    price = (0.5 / (1 + 20 * maps[changed.long().argmax(1)])).mean()
+    assert float(value) == pytest.approx(float(price), rel=1e-5) and float(stats["change_l1"]) == pytest.approx(0.5)

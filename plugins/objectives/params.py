@@ -65,3 +65,6 @@ class SparseChangeParams(Params):
                           "nearly free where those attributes change the train split's images")
     images: int = Field(4000, ge=2, le=1_000_000, description="follow: train images the maps are averaged over")
     warmup: int = Field(500, ge=0, description="steps over which the weight rises linearly from 0")
+    flip: Literal["random", "one"] = Field("random", description="random: price the decode of random target "
+                                           "attributes (shared with the patch and classifier terms); one: each image "
+                                           "with one attribute changed, as a slider edits (a decode of its own)")

@@ -189,23 +189,44 @@ def cached_change_map(env: TermEnv, images: int) -> torch.Tensor:
 
 
 class SparseChange(LossTerm):
-    """The edit's change kept where the edited attributes draw. Each step decodes the batch with random target
-    attributes (shared with the patch critic and the classifier term), D(E(x), y'), and prices its change from the
-    reconstruction, |D(E(x), y') - D(E(x), y)| (the reconstruction held fixed), per pixel: an L1 prior, so a faint
-    change spread over cheeks and background costs as much as a stroke, and sparse strokes win (GANimation's and
-    STGAN's reason for a mask). A pixel costs 1 / (1 + follow x the sum, over the attributes the target flips, of
-    their change maps): where a flipped attribute changes the train split's images the change is nearly free,
-    elsewhere it pays in full. The maps come from the labels (:func:`attribute_change_maps`)."""
+    """The edit's change kept where the edited attributes draw. Each step decodes the batch with edited attributes,
+    D(E(x), y'), and prices its change from the reconstruction, |D(E(x), y') - D(E(x), y)| (the reconstruction held
+    fixed), per pixel: an L1 prior, so a faint change spread over cheeks and background costs as much as a stroke,
+    and sparse strokes win (GANimation's and STGAN's reason for a mask). A pixel costs 1 / (1 + follow x the sum,
+    over the attributes y' changes, of their change maps): where an edited attribute changes the train split's
+    images the change is nearly free, elsewhere it pays in full. The maps come from the labels
+    (:func:`attribute_change_maps`).
 
-    def __init__(self, env: TermEnv, follow: float = 20.0, images: int = 4000, warmup: int = 500):
+    ``flip: random``: y' is the random target the patch critic and the classifier term judge (one decode shared by
+    all three; about half the attributes change at once, so the cheap pixels are their union). ``flip: one``: each
+    image has one attribute, drawn uniformly, set to another value (a decode of its own), as a slider edits."""
+
+    def __init__(self, env: TermEnv, follow: float = 20.0, images: int = 4000, warmup: int = 500,
+                 flip: str = "random"):
         self.maps = attribute_change_maps(env, images).to(env.device) if follow > 0 else None
-        self.follow, self.warmup = follow, warmup
+        self.follow, self.warmup, self.flip = follow, warmup, flip
+        self.model, self.decoder, self.autocast = env.model, env.decoder, env.autocast
+        self.sizes = torch.tensor([a.size for a in env.attributes])
 
     def weight_at(self, step: int, weight: float) -> float:
         return warmed_up(weight, step, self.warmup)
 
+    def edited(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y', D(E(x), y'))."""
+        if self.flip == "random":
+            return step.decoded_random()
+        n = step.labels.shape[0]
+        which = torch.randint(len(self.sizes), (n,), generator=step.gen)
+        size = self.sizes[which]
+        shift = 1 + (torch.rand(n, generator=step.gen) * (size - 1)).long().clamp(max=size - 2)
+        target = step.labels.clone()
+        rows = torch.arange(n)
+        target[rows, which] = (target[rows, which] + shift) % size
+        with self.autocast:
+            return target, self.decoder(step.feats, self.model.code(target.to(step.x.device)))
+
     def loss(self, step: Step):
-        target, edited = step.decoded_random()
+        target, edited = self.edited(step)
         change = (edited.float() - step.recon.detach()).abs().mean(1)           # (B, S, S)
         if self.maps is None:
             value = change.mean()
