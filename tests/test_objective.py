@@ -133,17 +133,11 @@ def test_each_reconstruction_term_trains_and_is_zero_on_a_perfect_reconstruction
 
 
 def test_the_attribute_change_map_weighs_where_the_attributes_draw(tmp_path_factory):
-    from conftest import generated
-    from faderkit.data import open_dataset
     from faderkit_plugins.objectives.terms import attribute_change_map
 
-    class Env:  # enough faces that the means are not noise (the tiny set has 48)
-        recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
-
-    Env.dataset = open_dataset(Env.recipe)
-    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
-    m = attribute_change_map(Env(), 1000)
-    assert len(Env.train_split) > 300
+    env = _map_env(tmp_path_factory)
+    m = attribute_change_map(env, 1000)
+    assert len(env.train_split) > 300
     assert m.shape == (32, 32) and float(m.max()) == pytest.approx(1.0) and float(m.min()) >= 0
     assert torch.allclose(m, m.flip(-1))  # the run flips images: the map is mirrored too
     centre, corners = m[8:24, 8:24].mean(), torch.stack([m[:4, :4].mean(), m[:4, -4:].mean()]).mean()
@@ -190,33 +184,22 @@ def test_steps_set_on_the_command_line_beat_the_recipes_time_budget(tmp_path):
 def test_a_mask_that_follows_the_change_map_is_cheap_where_the_attributes_draw(tmp_path_factory):
     from types import SimpleNamespace
 
-    from conftest import generated
-    from faderkit.data import open_dataset
     from faderkit.plugins import registries
     from faderkit.train.objective import Step
 
-    class Env:
-        recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
-        device = torch.device("cpu")
-        model = SimpleNamespace(decoder=SimpleNamespace(last_mask=None))
-
-        @staticmethod
-        def cached(key, make):
-            return make()
-
-    Env.dataset = open_dataset(Env.recipe)
-    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
+    env = _map_env(tmp_path_factory)
+    env.model = SimpleNamespace(decoder=SimpleNamespace(last_mask=None))
     step = Step(0, torch.zeros(1, 3, 32, 32), torch.zeros(1, 2, dtype=torch.long), [], None, None, None)
 
     def cost(params, where):
-        term = registries()["loss"].create("change_mask", Env(), params={"smoothness": 0, **params})
+        term = registries()["loss"].create("change_mask", env, params={"smoothness": 0, **params})
         mask = torch.zeros(1, 1, 32, 32)
         mask[..., where[0]:where[0] + 8, where[1]:where[1] + 8] = 1  # one 8x8 square open
-        Env.model.decoder.last_mask = mask
+        env.model.decoder.last_mask = mask
         return float(term.loss(step)[0])
 
     from faderkit_plugins.objectives.terms import attribute_change_map
-    pooled = torch.nn.functional.avg_pool2d((1 / (1 + 20 * attribute_change_map(Env(), 4000)))[None], 8, 1)[0]
+    pooled = torch.nn.functional.avg_pool2d((1 / (1 + 20 * attribute_change_map(env, 4000)))[None], 8, 1)[0]
     drawn, plain = divmod(int(pooled.argmin()), pooled.shape[1]), divmod(int(pooled.argmax()), pooled.shape[1])
     assert cost({}, drawn) == pytest.approx(cost({}, plain)) == pytest.approx(64 / 1024)  # plain prior: area only
     assert cost({"follow_change": 20}, drawn) == pytest.approx(float(pooled.min()) * 64 / 1024, rel=1e-4)
@@ -356,9 +339,13 @@ def _map_env(tmp_path_factory):
         device = torch.device("cpu")
         model = decoder = autocast = None
 
-        @staticmethod
-        def cached(key, make):
-            return make()
+        def __init__(self):
+            self._cache = {}
+
+        def cached(self, key, make):  # as TermEnv: one value per key
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]
 
     Env.dataset = open_dataset(Env.recipe)
     Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)

@@ -138,7 +138,12 @@ class ClassifierTerm(LossTerm):
 def attribute_spreads(env: TermEnv, images: int) -> torch.Tensor:
     """(A, S, S) float64: per attribute and pixel, the largest difference between the train split's mean images of
     two of its values, averaged over the channels (0 for an attribute with fewer than two values seen). From any
-    dataset's labels: the core knows nothing of faces."""
+    dataset's labels: the core knows nothing of faces. Read once per run (``env.cached``) for every term and map
+    that needs it; callers must not change it in place."""
+    return env.cached(f"attribute_spreads:{images}", lambda: _mean_image_spreads(env, images))
+
+
+def _mean_image_spreads(env: TermEnv, images: int) -> torch.Tensor:
     split = env.train_split
     n = min(images, len(split))
     labels = split.labels[:n]
@@ -181,11 +186,6 @@ def attribute_change_maps(env: TermEnv, images: int) -> torch.Tensor:
         spreads = (spreads + spreads.flip(-1)) / 2
     spreads = (spreads - spreads.flatten(1).median(1).values[:, None, None]).clamp_min(0)
     return (spreads / spreads.amax((1, 2), keepdim=True).clamp_min(1e-12)).float()
-
-
-def cached_change_map(env: TermEnv, images: int) -> torch.Tensor:
-    """:func:`attribute_change_map`, computed once per run for every term that reads it."""
-    return env.cached(f"attribute_change_map:{images}", lambda: attribute_change_map(env, images))
 
 
 class SparseChange(LossTerm):
@@ -242,7 +242,7 @@ class AttributeWeighted(LossTerm):
     attributes draw (a mouth, glasses), not where every face looks alike."""
 
     def __init__(self, env: TermEnv, kind: str = "mse", strength: float = 4.0, images: int = 4000):
-        change = cached_change_map(env, images)
+        change = attribute_change_map(env, images)
         w = 1 + strength * change
         self.weights = (w / w.mean()).to(env.device)[None, None]
         self.kind = kind
@@ -286,7 +286,7 @@ class ChangeMaskPrior(LossTerm):
         self.decoder, self.sparsity, self.smoothness = env.model.decoder, sparsity, smoothness
         self.area_weights = None
         if follow_change > 0:
-            change = cached_change_map(env, images)
+            change = attribute_change_map(env, images)
             self.area_weights = (1 / (1 + follow_change * change)).to(env.device)[None, None]
 
     def loss(self, step: Step):
