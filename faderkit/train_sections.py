@@ -41,6 +41,9 @@ class ScheduleSection(Strict):
         None, gt=0, le=1e7, description="seconds of training: steps is then what this machine does in that time, "
         "measured before the run starts (logged, and stored in the run's recipe); null: train.schedule.steps. A --set "
         "train.schedule.steps=N on the command line turns it off")
+    min_steps: int | None = Field(
+        None, ge=1, description="with time_budget: the fewest steps the run trains, however slow the machine (it then "
+        "trains longer than the budget and says so at start); null: the budget alone decides")
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-4, gt=0, le=1, description="Adam learning rate (paper text 2e-3, published code 2e-4)")
     beta1: float = Field(0.5, ge=0, lt=1)
@@ -128,7 +131,7 @@ class SpeedSection(Strict):
 
 #: Where each key of the flat ``train`` section went: train.KEY is now train.SECTION.KEY.
 MOVED = {key: section for section, keys in (
-    ("schedule", ("steps", "time_budget", "batch_size", "lr", "beta1", "lr_schedule", "lr_final", "clip_grad",
+    ("schedule", ("steps", "time_budget", "min_steps", "batch_size", "lr", "beta1", "lr_schedule", "lr_final", "clip_grad",
                   "flip", "seed")),
     ("objective", ("losses", "rec_loss", "edge_weight", "lambda_e", "lambda_patch", "label_smoothing", "lambda_clf")),
     ("adversary", ("lambda_warmup", "adv_objective", "dis_steps", "dis_lr", "dis_replay", "shared_batch")),

@@ -166,6 +166,30 @@ def test_a_time_budget_picks_the_steps_and_trains_as_those_steps_would(toy_root,
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the measurement left no trace
 
 
+def test_a_slow_machine_trains_the_recipes_min_steps_and_says_so(toy_root, tmp_path, monkeypatch):
+    import yaml
+
+    import faderkit.train.budget as budget
+
+    monkeypatch.setattr(budget, "ROUND", 20)
+    quiet = {"eval_every": 1000, "sample_every": 1000, "checkpoint_every": 1000, "log_every": 50}
+    logs = []
+    train(validate(tiny_recipe(toy_root, time_budget=0.01, min_steps=30, **quiet)), tmp_path / "floor",
+          progress=False, log=logs.append)
+    chosen = yaml.safe_load((tmp_path / "floor" / "recipe.yaml").read_text())["train"]["schedule"]
+    assert chosen["steps"] == 30  # the budget buys 20 (one round): the floor wins
+    assert any(m.startswith("warning: this machine does 20 steps") and "min_steps (30)" in m for m in logs)
+    record = next(json.loads(l) for l in (tmp_path / "floor" / "metrics.jsonl").read_text().splitlines()
+                  if "time_budget" in l)["time_budget"]
+    assert record["steps"] == 30 and record["bought"] == 20
+    assert load(tmp_path / "floor" / "last.safetensors")[1]["step"] == 30
+    logs.clear()  # a floor the budget already clears changes nothing and says nothing
+    train(validate(tiny_recipe(toy_root, time_budget=0.01, min_steps=5, **quiet)), tmp_path / "above",
+          progress=False, log=logs.append)
+    assert yaml.safe_load((tmp_path / "above" / "recipe.yaml").read_text())["train"]["schedule"]["steps"] == 20
+    assert not any(m.startswith("warning: this machine does") for m in logs)
+
+
 def test_steps_set_on_the_command_line_beat_the_recipes_time_budget(tmp_path):
     import yaml
 

@@ -291,14 +291,20 @@ class Trainer:
     def _spend(self, seconds: float) -> None:
         """train.schedule.steps from the time budget, measured on this machine; the run's recipe records the count."""
         steps, per_step, parts = calibrate(self, seconds)
+        floor = self.recipe.train.schedule.min_steps
+        bought, steps = steps, max(steps, floor or 0)
         self.recipe.train.schedule.steps = steps
         self.log(f"time budget {seconds:g} s at {per_step * 1000:.0f} ms a step here ({parts['iteration'] * 1000:.0f} ms "
                  f"the iteration, {parts['events'] * 1000:.1f} ms evaluations, samples and checkpoints): {steps} steps "
                  f"(to repeat this run elsewhere: --set train.schedule.steps={steps})")
+        if steps > bought:
+            self.log(f"warning: this machine does {bought} steps in the budget, fewer than the recipe's "
+                     f"train.schedule.min_steps ({floor}): training {steps} steps, about {steps * per_step / 60:.0f} min "
+                     f"instead of {seconds / 60:.0f}")
         if self.main:
             self.run.write_recipe(to_yaml(self.recipe))
             self.run.log({"step": 0, "time_budget": {"seconds": seconds, "seconds_per_step": round(per_step, 5),
-                                                     "steps": steps, **{k: round(v, 5) for k, v in parts.items()}}})
+                                                     "steps": steps, "bought": bought, **{k: round(v, 5) for k, v in parts.items()}}})
 
     def _check_compatible(self, meta: dict) -> None:
         """Resuming needs the same model and data as the checkpoint; train settings may change."""
