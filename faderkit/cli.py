@@ -313,10 +313,10 @@ def eval_(checkpoint, split, out_dir, alpha, classifier, attributes, sweep_range
           device, threads, quiet):
     """Measure a trained CHECKPOINT: reconstruction, swap accuracy, preservation, latent probe, ground truth.
 
-    Every edit is measured in every output mode (residual, the default of edit; clean; decoded).
-    Writes report.json, report.md, samples.png and one sweep_<attribute>.png per binary attribute
-    in the residual mode (the same with _clean and _decoded for the other modes), and prints the
-    path of report.md.
+    Every edit is measured in every output mode (local, the default of edit; residual; clean;
+    decoded). Writes report.json, report.md, samples.png and one sweep_<attribute>.png per binary
+    attribute in the local mode (the same with _residual, _clean and _decoded for the other modes),
+    and prints the path of report.md.
     """
     from .evaluate import evaluate
     from .sliders import parse_values

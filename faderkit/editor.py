@@ -10,13 +10,14 @@ import torch
 from PIL import Image
 
 from . import checkpoint as ckpt
+from .changemaps import valid_maps
 from .codes import apply_settings, labels_to_code, logits_to_code, logits_to_labels
 from .device import pick_device
 from .errors import FaderkitError, brief
 from .imageio import crop_box_for, crop_resize, normalise, open_image, to_tensor, to_uint8, to_unit
 from .interfaces import Attribute
 from .model import FaderModel, build_classifier
-from .modes import MODES, OutputMode, edited, output_mode, quiet
+from .modes import MODES, OutputMode, edited, kept, output_mode
 from .photo import faces as _faces
 from .photo.align import Placement, face_placement, native_crop, warp_faces
 from .photo.compose import paste_change, paste_changes
@@ -48,7 +49,14 @@ class Editor:
         if classifier is not None:
             _load_weights(classifier, ckpt.unprefixed("classifier", tensors), path)
             classifier = classifier.to(device).eval()
-        return cls(model.to(device), classifier, meta, device)
+        model = model.to(device)
+        maps = tensors.get("change_maps")  # none in checkpoints trained before the local mode: it adds all the change
+        if maps is not None:
+            if not valid_maps(maps, attrs, recipe.data.image_size):
+                raise FaderkitError(f"{path}: its change_maps tensor is not one map in [0, 1] per attribute at "
+                                    f"{recipe.data.image_size} px (shape {tuple(maps.shape)}); the file is damaged")
+            model.change_maps = maps.float().to(device)
+        return cls(model, classifier, meta, device)
 
     # -- inputs
     def open(self, image: str | Path | Image.Image | np.ndarray) -> Image.Image:
@@ -177,32 +185,35 @@ class Editor:
     @torch.no_grad()
     def _decode(self, x: torch.Tensor, settings: Mapping, values=None, attribute: str | None = None,
                 own: bool = True):
-        """(D(z, y), [D(z, y') for each value]) for float images x; y: the image's own code.
-        ``own=False``: D(z, y) is not needed (a decoded edit) and comes back as None."""
+        """(D(z, y), [D(z, y') for each value], [the local mode's mask of each]) for float images x; y: the image's
+        own code. ``own=False``: D(z, y) is not needed (a decoded edit) and comes back as None."""
         feats = self.model.encoder(x)
         base = self._base_code(x, settings, own)
         target = apply_settings(base, self.attributes, settings)
         recon = self.model.decoder(feats, base) if own else None
-        if attribute is None:
-            return recon, [self.model.decoder(feats, target)]
-        return recon, [self.model.decoder(feats, apply_settings(target, self.attributes, {attribute: v}))
-                       for v in values]
+        targets = [target] if attribute is None else \
+            [apply_settings(target, self.attributes, {attribute: v}) for v in values]
+        masks = [self.model.edit_mask(base, t) if own else None for t in targets]
+        return recon, [self.model.decoder(feats, t) for t in targets], masks
 
     @torch.no_grad()
     def edit_tensor(self, images: torch.Tensor, settings: Mapping[str, str | float], mode: str | None = None
                     ) -> torch.Tensor:
-        """uint8 (B, 3, S, S) -> edited uint8 (B, 3, S, S) in output ``mode`` (default: residual);
+        """uint8 (B, 3, S, S) -> edited uint8 (B, 3, S, S) in output ``mode`` (default: local);
         unset attributes keep their inferred values."""
         mode = output_mode(mode)
         x = to_unit(images.to(self.device))
-        recon, (out,) = self._decode(x, settings, own=mode.adds_change)
-        return to_uint8(edited(x, recon, out, mode)).cpu()
+        recon, (out,), (mask,) = self._decode(x, settings, own=mode.adds_change)
+        return to_uint8(edited(x, recon, out, mode, mask)).cpu()
 
     @torch.no_grad()
-    def change(self, images: torch.Tensor, settings: Mapping[str, str | float]) -> torch.Tensor:
-        """float (B, 3, S, S): what the edit changes, D(z, y') - D(z, y), in the model's [-1, 1] units."""
-        recon, (out,) = self._decode(to_unit(images.to(self.device)), settings)
-        return (out - recon).cpu()
+    def change(self, images: torch.Tensor, settings: Mapping[str, str | float], mode: str | None = None
+               ) -> torch.Tensor:
+        """float (B, 3, S, S): what the edit changes, D(z, y') - D(z, y), in the model's [-1, 1] units, as output
+        ``mode`` adds it (None: all of it)."""
+        recon, (out,), (mask,) = self._decode(to_unit(images.to(self.device)), settings)
+        change = out - recon
+        return (change if mode is None else kept(change, output_mode(mode), mask)).cpu()
 
     def edit(self, image, settings: Mapping[str, str | float] | None = None, *, mode: str | None = None,
              face: int | None = None, all_faces: bool = False, align: bool | None = None, locator: str | None = None,
@@ -215,9 +226,10 @@ class Editor:
         where its landmarks sit and the photo is not already one of its images): ``face=N`` picks
         the N-th face from the left, ``all_faces=True`` edits every one, ``align=False`` crops as the
         loader does instead, ``locator`` names another registered face locator.
-        ``mode`` (:mod:`faderkit.modes`): ``"residual"`` (default), the whole input at its own size,
+        ``mode`` (:mod:`faderkit.modes`): ``"local"`` (default), the whole input at its own size,
         the model's change mapped back over each face and blended in (pixels outside the blend are
-        unchanged); ``"clean"``, the same without the change's faint part (under 4/255 a pixel);
+        unchanged), kept where the moved attributes change the training images; ``"residual"``, all
+        of the change; ``"clean"``, the same without the change's faint part (under 4/255 a pixel);
         ``"decoded"``, the decoder's S x S image of the face (the paper's output).
         """
         settings = merge_settings(settings, values)
@@ -253,7 +265,7 @@ class Editor:
                 raise FaderkitError(f"the {mode.name} mode shows one face; choose it with --face N, or use "
                                     f"--mode {next(m for m in MODES if m.whole_photo).name}")
             return self.edit_tensor(x, settings, mode)[0].permute(1, 2, 0).numpy()
-        change = quiet(self.change(x, settings), mode.floor)
+        change = self.change(x, settings, mode)
         if placements is None:
             return paste_change(photo, change[0], box)
         return paste_changes(photo, change, placements)
@@ -265,8 +277,8 @@ class Editor:
         (the others as in ``settings``, else as inferred), in output ``mode``."""
         mode = output_mode(mode)
         x = to_unit(images.to(self.device))
-        recon, outs = self._decode(x, settings or {}, values, attribute)
-        return to_uint8(torch.stack([edited(x, recon, o, mode) for o in outs], 1)).cpu()
+        recon, outs, masks = self._decode(x, settings or {}, values, attribute)
+        return to_uint8(torch.stack([edited(x, recon, o, mode, m) for o, m in zip(outs, masks)], 1)).cpu()
 
 
 def merge_settings(settings: Mapping[str, str | float] | None, values: Mapping[str, str | float]) -> dict:

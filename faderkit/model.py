@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .changemaps import attribute_masks, edit_mask
 from .codes import blocks, labels_to_code
 from .errors import FaderkitError
 from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
@@ -38,6 +39,10 @@ class FaderModel(nn.Module):
         super().__init__()
         self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
         self.attributes = tuple(attributes)
+        # (A, S, S): where each attribute changes the training images (faderkit.changemaps), stored in checkpoints
+        # beside the weights, not in the state_dict (older checkpoints have none); None: unknown
+        self.register_buffer("change_maps", None, persistent=False)
+        self._masks = None
 
     @classmethod
     def build(cls, recipe: Recipe, attributes: Sequence[Attribute]) -> "FaderModel":
@@ -69,6 +74,16 @@ class FaderModel(nn.Module):
     def reconstruct(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x), code)
 
+    def edit_mask(self, code: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        """(B, 1, S, S): how much of the change from ``code`` to ``target`` (B, code size) each pixel keeps in the
+        ``local`` output mode, from the change maps of the attributes whose block moves; None without maps."""
+        if self.change_maps is None:
+            return None
+        if self._masks is None or self._masks[0] is not self.change_maps:
+            self._masks = (self.change_maps, attribute_masks(self.change_maps.float()))
+        moved = torch.stack([(target[:, s] - code[:, s]).abs().amax(1) > 1e-6 for s in blocks(self.attributes)], 1)
+        return edit_mask(self._masks[1], moved)
+
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> "Encoded":
         """``x`` encoded once, with its own code and reconstruction, for decoding with attributes swapped."""
         return Encoded(self, x, labels)
@@ -85,11 +100,19 @@ class Encoded:
         self.code = model.code(labels)
         self.recon = model.decoder(self.feats, self.code)
 
-    def swapped(self, i: int, block: torch.Tensor) -> torch.Tensor:
-        """D(E(x), y') for y' = y with attribute ``i``'s block set to ``block`` (per image, or one for all)."""
+    def swapped_code(self, i: int, block: torch.Tensor) -> torch.Tensor:
+        """y' = y with attribute ``i``'s block set to ``block`` (per image, or one for all)."""
         code = self.code.clone()
         code[:, blocks(self.model.attributes)[i]] = block
-        return self.model.decoder(self.feats, code)
+        return code
+
+    def swapped(self, i: int, block: torch.Tensor) -> torch.Tensor:
+        """D(E(x), y') for y' = :meth:`swapped_code`."""
+        return self.model.decoder(self.feats, self.swapped_code(i, block))
+
+    def mask(self, i: int, block: torch.Tensor) -> torch.Tensor | None:
+        """The ``local`` mode's mask of that swap (:meth:`FaderModel.edit_mask`)."""
+        return self.model.edit_mask(self.code, self.swapped_code(i, block))
 
 
 def build_classifier(recipe: Recipe, attributes: Sequence[Attribute]) -> Classifier:

@@ -17,7 +17,9 @@ class OutputMode:
     itself. ``whole_photo``: the output is the input at its own size, the change mapped back over
     each face (or the crop); else it is the model's own S x S square. ``help`` is ``edit --mode``'s
     text, ``note`` the few words the console's page shows beside the choice. ``floor`` (with
-    ``adds_change``): the change's faint part is dropped, see :func:`quiet`.
+    ``adds_change``): the change's faint part is dropped, see :func:`quiet`. ``local`` (with ``adds_change``):
+    the change is kept where the moved attributes change the training images (:mod:`faderkit.changemaps`; a
+    checkpoint without change maps keeps all of it).
     """
 
     name: str
@@ -26,13 +28,20 @@ class OutputMode:
     help: str
     note: str
     floor: float = 0.0
+    local: bool = False
 
     def as_json(self) -> dict:
         return asdict(self)
 
 
-#: The modes, the default first (it measures better: see docs/quality.md).
+#: The modes, the default first (local: the residual's progress with a fraction of its change outside the
+#: attribute, and higher flip PSNR: docs/quality.md, thirteenth round).
 MODES: tuple[OutputMode, ...] = (
+    OutputMode("local", adds_change=True, whole_photo=True, local=True,
+               help="residual with the change kept where the attributes you move change the training images (their "
+                    "change maps, stored in the checkpoint when it was trained): the faint blotches over background "
+                    "and cheeks are dropped, the attribute's own change kept (a checkpoint without maps: residual)",
+               note="the whole photo, changed only where the attribute draws"),
     OutputMode("residual", adds_change=True, whole_photo=True,
                help="the input at its own size plus the change the model makes (what the edit leaves alone keeps "
                     "its detail)",
@@ -74,7 +83,15 @@ def quiet(change, floor: float):
     return change * (1 - 2 * floor / size.clamp_min(1e-12)).clamp_min(0)
 
 
-def edited(x, recon, decoded, mode: str | OutputMode):
-    """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``)."""
+def kept(change, mode: OutputMode, mask=None):
+    """What of the change D(z, y') - D(z, y) an ``adds_change`` mode adds: without its faint part (``floor``),
+    times ``mask`` (B, 1, S, S) in a ``local`` mode (None: all of it)."""
+    change = quiet(change, mode.floor)
+    return change * mask if mode.local and mask is not None else change
+
+
+def edited(x, recon, decoded, mode: str | OutputMode, mask=None):
+    """The edit of images ``x`` in [-1, 1], given D(z, y) (``recon``) and D(z, y') (``decoded``); ``mask``: the local
+    mode's (:meth:`faderkit.model.FaderModel.edit_mask`)."""
     mode = output_mode(mode)
-    return (x + quiet(decoded - recon, mode.floor)).clamp(-1, 1) if mode.adds_change else decoded
+    return (x + kept(decoded - recon, mode, mask)).clamp(-1, 1) if mode.adds_change else decoded

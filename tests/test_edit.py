@@ -26,7 +26,7 @@ def test_python_api_edits_with_keyword_sliders(trained_run, face):
     tensors = [*model.model.state_dict().values(), *model.classifier.state_dict().values()]
     assert not any(t.is_meta for t in tensors)  # every weight and buffer came from the file
     out0, out1 = model.edit(face, Smiling=0), model.edit(face, Smiling=1)
-    assert out0.size == (178, 218) and out0.mode == "RGB"  # residual (default): the input's own size
+    assert out0.size == (178, 218) and out0.mode == "RGB"  # local (default): the input's own size
     assert np.abs(np.asarray(out0, float) - np.asarray(out1, float)).mean() > 0  # the slider does something
     dec = model.edit(face, mode="decoded", Smiling=1)
     assert dec.size == (32, 32) and dec.mode == "RGB"  # the decoder's own image
@@ -49,7 +49,7 @@ def test_residual_mode_adds_only_the_models_change_at_the_inputs_resolution(trai
     model = faderkit.load(trained_run / "best.safetensors")
     photo = np.asarray(Image.open(face).convert("RGB"))
     assert np.array_equal(np.asarray(model.edit(face)), photo)  # nothing set: D(z, y) - D(z, y) = 0, input kept
-    out = np.asarray(model.edit(face, Smiling=1, Eyeglasses=1)).astype(int)
+    out = np.asarray(model.edit(face, mode="residual", Smiling=1, Eyeglasses=1)).astype(int)
     left, top, right, bottom = model.crop_box(Image.open(face))
     assert (left, top, right, bottom) == (0, 20, 178, 198)  # the CelebA crop of a native-size image
     outside = np.ones(photo.shape[:2], bool)
@@ -67,12 +67,51 @@ def test_residual_mode_adds_only_the_models_change_at_the_inputs_resolution(trai
 def test_residual_at_model_size_is_input_plus_change(trained_run, face):
     model = faderkit.load(trained_run / "best.safetensors")
     x = model.prepare(face)
-    res = model.edit_tensor(x, {"Smiling": 0}).float()
+    res = model.edit_tensor(x, {"Smiling": 0}, mode="residual").float()
     change = model.change(x, {"Smiling": 0})
     expect = ((x.float() / 127.5 - 1 + change).clamp(-1, 1) + 1) * 127.5
     assert (res - expect.round()).abs().max() <= 1
-    with pytest.raises(FaderkitError, match="unknown output mode 'blend'; choose one of: residual, clean, decoded"):
+    with pytest.raises(FaderkitError, match="unknown output mode 'blend'; choose one of: local, residual, clean, decoded"):
         model.edit_tensor(x, {"Smiling": 0}, mode="blend")
+
+
+def test_the_local_mode_keeps_the_change_where_the_moved_attributes_change_the_training_images(trained_run, face,
+                                                                                             toy_root, tmp_path):
+    from faderkit import checkpoint as ckpt
+    from faderkit.changemaps import attribute_masks, attribute_spreads, change_maps
+    from faderkit.data import open_dataset
+    from faderkit.evaluate import get_split
+    from faderkit.recipe import validate
+
+    model = faderkit.load(trained_run / "best.safetensors")
+    maps = model.model.change_maps  # stored by training: the train split's maps, as the loss terms read them
+    dataset = open_dataset(validate(model.meta["recipe"], "stored", stored=True))
+    split = get_split(dataset, "train")
+    assert torch.equal(maps, change_maps(attribute_spreads(split, dataset.attributes, 32), mirrored=True))
+    masks = attribute_masks(maps)
+    x = model.prepare(face)
+    unit_x = x.float() / 127.5 - 1
+    for settings, mask in (({"Smiling": 1.5}, masks[0]), ({"Smiling": 1.5, "Eyeglasses": -0.5}, masks.amax(0))):
+        change = model.change(x, settings)  # all of it
+        local = model.edit_tensor(x, settings).float()  # the default mode
+        expect = ((unit_x + change * mask).clamp(-1, 1) + 1) * 127.5
+        assert (local - expect.round()).abs().max() <= 1
+        res = model.edit_tensor(x, settings, mode="residual").float()
+        off, full = (mask == 0).expand_as(local), (mask == 1).expand_as(local)
+        assert off.any() and full.any()
+        assert torch.equal(local[off], x.float()[off])  # where the moved attributes never draw: the input
+        assert torch.equal(local[full], res[full])  # where they draw: the residual edit
+        assert (local != res).any()
+    # a checkpoint trained before the maps were stored edits as residual; a damaged map is one line
+    tensors, meta = ckpt.load(trained_run / "best.safetensors")
+    del tensors["change_maps"]
+    ckpt.save(tmp_path / "old.safetensors", tensors, meta)
+    old = faderkit.load(tmp_path / "old.safetensors")
+    assert old.model.change_maps is None
+    assert torch.equal(old.edit_tensor(x, {"Smiling": 1.5}), old.edit_tensor(x, {"Smiling": 1.5}, mode="residual"))
+    ckpt.save(tmp_path / "bad.safetensors", {**tensors, "change_maps": torch.full((2, 16, 16), 0.5)}, meta)
+    with pytest.raises(FaderkitError, match=r"change_maps tensor is not one map in \[0, 1\] per attribute at 32 px"):
+        faderkit.load(tmp_path / "bad.safetensors")
 
 
 def test_the_clean_mode_drops_each_pixels_faint_change_and_shrinks_the_rest_by_as_much(trained_run, face):
@@ -136,7 +175,7 @@ def test_cli_edit_writes_the_edit_and_a_comparison(trained_run, face, tmp_path):
                       "--mode", "decoded", "-o", wide)
     assert result.exit_code == 0 and Image.open(wide).size == (32 * 2 + 2, 32)  # the model's crop | its image
     result = run_edit(face, "-c", trained_run / "best.safetensors", "--mode", "blend", "-o", out)
-    assert result.exit_code == 2 and "'blend' is not one of 'residual', 'clean', 'decoded'" in result.output
+    assert result.exit_code == 2 and "'blend' is not one of 'local', 'residual', 'clean', 'decoded'" in result.output
 
 
 @pytest.mark.parametrize("setting,message", [

@@ -24,7 +24,7 @@ from faderkit.metrics import gaussian_window, psnr, ssim
 S = 32  # the tiny run's image size
 KEYS = {"reconstruction", "swap_accuracy", "preservation", "latent_probe", "ground_truth",
         "classifier", "split", "alpha", "checkpoint", "output_modes"}
-MODES = ("residual", "clean", "decoded")
+MODES = ("local", "residual", "clean", "decoded")
 
 
 def invoke(*args):
@@ -121,7 +121,7 @@ def test_report_has_every_section_and_its_figures_in_range(evaluated, fresh_ckpt
     rc = r["reconstruction"]
     assert 0 <= rc["mse"] <= 1 and 0 < rc["psnr"] < 100 and -1 <= rc["ssim"] <= 1
     test_labels = _labels(toy_root, "test")
-    assert r["output_modes"]["default"] == "residual" and r["output_modes"]["modes"] == list(MODES)
+    assert r["output_modes"]["default"] == "local" and r["output_modes"]["change_maps"] is True and r["output_modes"]["modes"] == list(MODES)
     for i, name in enumerate(["Smiling", "Eyeglasses"]):
         for mode in MODES:
             sw = r["swap_accuracy"][mode]["per_attribute"][name]
@@ -274,14 +274,15 @@ def test_judging_with_the_runs_own_classifier_is_flagged(fresh_ckpt, tmp_path):
 
 def test_eval_grids_one_row_per_image_one_block_per_attribute(evaluated):
     out, r = evaluated
-    for tail in ("", "_clean", "_decoded"):  # the default (residual) mode, its faint change dropped, the decoder's own
+    for tail in ("", "_residual", "_clean", "_decoded"):  # the default (local) mode, all the change, its faint part
+        # dropped, the decoder's own
         flips = Image.open(out / f"samples{tail}.png")
         assert flips.size == (PAD + 4 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 2 flips; 6 test images
         for name in ("Smiling", "Eyeglasses"):
             sweep = Image.open(out / f"sweep_{name}{tail}.png")
             assert sweep.size == (PAD + 7 * (S + PAD), HEADER + PAD + 6 * (S + PAD))  # orig, recon, 0:1:5
     assert set(r["files"]) == {f"{k}{tail}" for k in ("samples", "sweep_Smiling", "sweep_Eyeglasses")
-                               for tail in ("", "_clean", "_decoded")}
+                               for tail in ("", "_residual", "_clean", "_decoded")}
 
 
 def test_a_categorical_model_is_evaluated_value_to_value(toy_root, tmp_path):
@@ -308,7 +309,7 @@ def test_a_categorical_model_is_evaluated_value_to_value(toy_root, tmp_path):
         gt = r["ground_truth"][mode]["per_attribute"]["color"]
         assert gt["slider"] is None and sum(d["n"] for d in gt["flip"]["by_direction"].values()) == 2
         assert r["preservation"][mode]["mean"] is None  # nothing else to preserve
-    assert set(r["files"]) == {"samples", "samples_clean", "samples_decoded"}  # no binary attribute to sweep
+    assert set(r["files"]) == {"samples", "samples_residual", "samples_clean", "samples_decoded"}  # no sweep: no binary attribute
     assert "## Ground truth" in (tmp_path / "report" / "report.md").read_text()
 
 

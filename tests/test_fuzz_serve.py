@@ -67,7 +67,7 @@ def edit_body(draw, image: str) -> bytes:
     body = {"image": draw(st.just(image) | IDS | JSONISH),
             "values": draw(st.dictionaries(st.sampled_from(["Smiling", "Eyeglasses", "Male", ""]) | st.text(max_size=8),
                                            JSONISH | st.floats(-20, 20), max_size=3) | JSONISH),
-            "options": draw(st.none() | st.fixed_dictionaries({"mode": st.sampled_from(["residual", "clean", "decoded"]) | JSONISH,
+            "options": draw(st.none() | st.fixed_dictionaries({"mode": st.sampled_from(["local", "residual", "clean", "decoded"]) | JSONISH,
                                                                 "align": st.sampled_from(["aligned", "crop"]) | JSONISH})
                             | JSONISH)}
     for key in draw(st.lists(st.sampled_from(sorted(body)), max_size=2)):

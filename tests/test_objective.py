@@ -112,18 +112,8 @@ def test_each_reconstruction_term_trains_and_is_zero_on_a_perfect_reconstruction
 
     _train(toy_root, tmp_path / name, steps=2, losses=[{"name": name}, {"name": "adversary", "weight": 0.01}])
 
-    class Env:  # what a term reads when it is built
-        recipe = validate(tiny_recipe(toy_root))
-        device = torch.device("cpu")
-
-        @staticmethod
-        def cached(key, make):
-            return make()
-
-    from faderkit.data import open_dataset
-    Env.dataset = open_dataset(Env.recipe)
-    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
-    term = registries()["loss"].create(name, Env(), params={})
+    env = _term_env(validate(tiny_recipe(toy_root)))  # what a term reads when it is built
+    term = registries()["loss"].create(name, env, params={})
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     step = Step(0, x, torch.zeros(2, 2, dtype=torch.long), [], None, None, None)
     step.recon = x.clone()
@@ -354,26 +344,21 @@ def test_the_latent_shape_is_the_distance_term_with_nothing_read_but_the_shape(t
     assert logged and all(m["latent_shape"] > 0 and "loss_distance" not in m for m in logged)
 
 
+def _term_env(recipe):
+    """The run's TermEnv for a recipe, without networks: what the maps and the terms built here read."""
+    from faderkit.data import open_dataset
+    from faderkit.train.objective import TermEnv
+
+    dataset = open_dataset(recipe)
+    return TermEnv(recipe, None, None, None, tuple(dataset.attributes), dataset, dataset.split("train"),
+                   torch.device("cpu"), None, None, None)
+
+
 def _map_env(tmp_path_factory):
     from conftest import generated
-    from faderkit.data import open_dataset
 
-    class Env:  # enough faces that the means are not noise (the tiny set has 48)
-        recipe = validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400)))
-        device = torch.device("cpu")
-        model = decoder = autocast = None
-
-        def __init__(self):
-            self._cache = {}
-
-        def cached(self, key, make):  # as TermEnv: one value per key
-            if key not in self._cache:
-                self._cache[key] = make()
-            return self._cache[key]
-
-    Env.dataset = open_dataset(Env.recipe)
-    Env.train_split, Env.attributes = Env.dataset.split("train"), tuple(Env.dataset.attributes)
-    return Env()
+    # enough faces that the means are not noise (the tiny set has 48)
+    return _term_env(validate(tiny_recipe(generated(tmp_path_factory, "toyfaces", 400))))
 
 
 def test_each_attributes_change_map_peaks_at_1_where_it_draws_and_sums_to_the_shared_map(tmp_path_factory):

@@ -131,7 +131,7 @@ def test_the_model_description_lists_every_fader(client, editor):
     assert info["range"] == [-1.0, 2.0] and info["image_size"] == 32 and info["has_classifier"]
     # the output mode and (the toy faces declare a landmark template) the alignment, edit's defaults first
     mode, align = info["options"]
-    assert mode["name"] == "mode" and mode["choices"] == ["residual", "clean", "decoded"] and set(mode["notes"]) == set(mode["choices"])
+    assert mode["name"] == "mode" and mode["choices"] == ["local", "residual", "clean", "decoded"] and set(mode["notes"]) == set(mode["choices"])
     assert align["name"] == "align" and align["choices"] == ["aligned", "crop"] and set(align["notes"]) == set(align["choices"])
     assert info["limits"] == {"max_upload_bytes": 200_000, "max_pixels": 4_000_000, "max_side": 1024}
 
@@ -159,7 +159,7 @@ def test_an_upload_starts_the_faders_at_the_classifiers_soft_values(client, edit
     assert np.array_equal(png_of(client.get(f"/api/images/{held['id']}/photo.png").content), photo)
 
 
-@pytest.mark.parametrize("mode", [None, "residual", "clean", "decoded"])
+@pytest.mark.parametrize("mode", [None, "local", "residual", "clean", "decoded"])
 def test_an_edit_is_the_librarys_edit_pixel_for_pixel(client, editor, toy_root, mode):
     face = toy_root / FACE
     held = upload(client, face.read_bytes()).json()
@@ -232,7 +232,7 @@ def test_faces_in_a_photo_are_aligned_and_edited_like_edit_all_faces(client, edi
     both = edit(values)
     assert np.array_equal(both, np.asarray(editor.edit(photo, all_faces=True, Smiling=2.0)))
     assert not np.array_equal(both, np.asarray(photo))
-    assert np.array_equal(edit(values, mode="residual", align="aligned"), both)
+    assert np.array_equal(edit(values, mode="local", align="aligned"), both)
     # one image in view (the crop, or face 1 decoded): every fader's value, as for any single image
     assert np.array_equal(edit(values, align="crop"), np.asarray(editor.edit(photo, align=False, **values)))
     assert np.array_equal(edit(values, mode="decoded"), np.asarray(editor.edit(photo, mode="decoded", face=1, **values)))
@@ -281,7 +281,7 @@ def test_bad_edit_requests_are_4xx_with_the_librarys_message(client, toy_root):
         ({"image": image, "values": {"Smiling": True}}, 400, "values must map attribute names"),
         ({"image": image, "values": [1, 2]}, 400, "values must map attribute names"),
         ({"image": image, "values": {}, "options": {"output": "residual"}}, 400, "unknown option 'output'; offered: mode"),
-        ({"image": image, "values": {}, "options": {"mode": "blend"}}, 400, "mode='blend': choose one of residual, clean, decoded"),
+        ({"image": image, "values": {}, "options": {"mode": "blend"}}, 400, "mode='blend': choose one of local, residual, clean, decoded"),
         ({"image": "no-such-id", "values": {}}, 404, "no longer holds that image"),
         ({"values": {}}, 400, "expected a JSON body"),
     ]
@@ -338,7 +338,7 @@ def test_the_datasets_test_images_are_offered_when_present(editor, trained_run, 
         held = c.post("/api/test-images/2")
         assert held.status_code == 201 and held.json()["name"] == "test image 2"
         x = tests.split.images(np.array([2]))
-        for mode in ("residual", "clean", "decoded"):  # the test image is already the model's crop: the photo itself
+        for mode in ("local", "residual", "clean", "decoded"):  # the test image is already the model's crop: the photo itself
             r = c.post("/api/edit", json={"image": held.json()["id"], "values": {"Smiling": 1}, "options": {"mode": mode}})
             expected = editor.edit(Image.fromarray(x[0].permute(1, 2, 0).numpy()), mode=mode, Smiling=1)
             assert np.array_equal(png_of(r.content), np.asarray(expected)), mode
@@ -444,7 +444,7 @@ def test_the_page_reads_the_output_modes_from_the_api(trained_run):
 
     console = Console(faderkit.load(trained_run / "best.safetensors"))
     described = console.describe()
-    assert [m["name"] for m in described["modes"]] == list(OUTPUT_MODES) == ["residual", "clean", "decoded"]
-    assert [m["whole_photo"] for m in described["modes"]] == [m.whole_photo for m in MODES] == [True, True, False]
+    assert [m["name"] for m in described["modes"]] == list(OUTPUT_MODES) == ["local", "residual", "clean", "decoded"]
+    assert [m["whole_photo"] for m in described["modes"]] == [m.whole_photo for m in MODES] == [True, True, True, False]
     mode_option = next(o for o in described["options"] if o["name"] == "mode")
     assert mode_option["choices"] == list(OUTPUT_MODES) and set(mode_option["notes"]) == set(OUTPUT_MODES)

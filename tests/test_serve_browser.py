@@ -253,7 +253,7 @@ def test_keyboard_and_screen_reader_labels(page, toy_root):
         assert slider.is_enabled()
         assert re.fullmatch(r"-?\d\.\d\d, .+", slider.get_attribute("aria-valuetext"))
         sync_api.expect(page.get_by_role("button", name=re.compile(f"^Reset {name} to \\d\\.\\d\\d, what the classifier sees"))).to_have_count(1)
-    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Edit of 000055\.jpg \(residual, aligned\): Smiling \d\.\d\d, Eyeglasses"))).to_be_visible()
+    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Edit of 000055\.jpg \(local, aligned\): Smiling \d\.\d\d, Eyeglasses"))).to_be_visible()
     # Tab reaches the file chooser, then every fader and its reset button, in order
     page.locator("body").focus()
     reached = []
@@ -299,26 +299,31 @@ def test_an_n_valued_attribute_is_a_choice_of_values(browser, flower_run, tmp_pa
 
 
 def test_the_output_mode_is_a_choice_and_the_preview_is_the_librarys_edit_in_it(page, trained_run, toy_root):
-    """Residual (edit's default): the whole photo, changed; clean: the same without the faint change; decoded: the
-    model's square. Each pixel for pixel."""
+    """Local (edit's default): the whole photo, changed where the attribute draws; residual: all the change; clean:
+    the change without its faint part; decoded: the model's square. Each pixel for pixel."""
     editor = faderkit.load(trained_run / "best.safetensors")
     face = toy_root / FACE
     photo = np.asarray(editor.open(face))
     page.set_input_files("#file", str(face))
     values, _ = settled_preview(page)
     group = page.get_by_role("group", name="Output")
-    residual, clean, decoded = (group.get_by_role("radio", name=re.compile(f"^{m}"))
-                                for m in ("residual", "clean", "decoded"))
-    assert residual.is_checked() and not clean.is_checked() and not decoded.is_checked()
+    local, residual, clean, decoded = (group.get_by_role("radio", name=re.compile(f"^{m}"))
+                                       for m in ("local", "residual", "clean", "decoded"))
+    assert local.is_checked() and not residual.is_checked() and not clean.is_checked() and not decoded.is_checked()
     page.get_by_role("slider", name="Smiling").focus()
     page.keyboard.press("End")
-    values, shown = settled_preview(page)
+    values, shown_l = settled_preview(page)
     assert values["Smiling"] == 2.0
-    assert shown.shape == photo.shape and np.array_equal(shown, np.asarray(editor.edit(face, mode="residual", **values)))
+    assert shown_l.shape == photo.shape and np.array_equal(shown_l, np.asarray(editor.edit(face, **values)))
     original = page.locator("#original")
     assert original.get_attribute("src").endswith("/photo.png")
 
-    residual.focus()  # a radio group: the arrow keys pick
+    local.focus()  # a radio group: the arrow keys pick
+    page.keyboard.press("ArrowRight")
+    assert residual.is_checked()
+    values_r, shown = settled_preview(page)
+    assert values_r == values and np.array_equal(shown, np.asarray(editor.edit(face, mode="residual", **values)))
+    assert not np.array_equal(shown, shown_l)  # the local mode dropped some of the change
     page.keyboard.press("ArrowRight")
     assert clean.is_checked()
     values_c, shown_c = settled_preview(page)

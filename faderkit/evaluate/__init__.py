@@ -136,6 +136,7 @@ def _evaluate(checkpoint, out_dir, *, split, alpha, classifier, device, limit, g
                   "values": {"0->1": alpha, "1->0": round(1.0 - alpha, 6)},
                   "note": "binary attributes; n-valued ones are set to the next value's one-hot"},
         "output_modes": {"modes": list(OUTPUT_MODES), "default": DEFAULT_MODE,
+                         "change_maps": editor.model.change_maps is not None,
                          "definition": DEFINITIONS["output_modes"]},
         "classifier": {**judge.info, "accuracy": {nm: round(v, 6) for nm, v in zip(names, clf_acc)},
                        "accuracy_mean": round(sum(clf_acc) / len(clf_acc), 6)},

@@ -22,9 +22,11 @@ def target_block(target: torch.Tensor, attr: Attribute, alpha: float) -> torch.T
     return torch.stack([1 - a, a], 1)
 
 
-def in_modes(x: torch.Tensor, recon: torch.Tensor, decoded: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The edit D(z, y') = ``decoded`` of images ``x`` (reconstructed as ``recon``) in every output mode."""
-    return {mode: edited(x, recon, decoded, mode) for mode in OUTPUT_MODES}
+def in_modes(x: torch.Tensor, recon: torch.Tensor, decoded: torch.Tensor, mask: torch.Tensor | None = None
+             ) -> dict[str, torch.Tensor]:
+    """The edit D(z, y') = ``decoded`` of images ``x`` (reconstructed as ``recon``) in every output mode; ``mask``:
+    the local mode's (:meth:`faderkit.model.Encoded.mask`)."""
+    return {mode: edited(x, recon, decoded, mode, mask) for mode in OUTPUT_MODES}
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:

@@ -24,8 +24,8 @@ def flip_rows(editor, x: torch.Tensor, y: torch.Tensor, alpha: float, mode: str)
     enc = editor.model.encode(x, y)
     cols = [x, enc.recon]
     for i, a in enumerate(attrs):
-        flipped = enc.swapped(i, target_block(target_labels(y[:, i], a), a, alpha))
-        cols.append(edited(x, enc.recon, flipped, mode))
+        block = target_block(target_labels(y[:, i], a), a, alpha)
+        cols.append(edited(x, enc.recon, enc.swapped(i, block), mode, enc.mask(i, block)))
     return to_uint8(torch.stack(cols, 1)).cpu(), ["orig", "recon"] + [a.name for a in attrs]
 
 
@@ -39,7 +39,7 @@ def sweep_rows(editor, x: torch.Tensor, y: torch.Tensor, attribute: str, values:
     cols = [x, enc.recon]
     for v in values:
         blk = torch.tensor([1.0 - v, v], device=x.device).expand(len(x), 2)
-        cols.append(edited(x, enc.recon, enc.swapped(i, blk), mode))
+        cols.append(edited(x, enc.recon, enc.swapped(i, blk), mode, enc.mask(i, blk)))
     return to_uint8(torch.stack(cols, 1)).cpu(), ["orig", "recon"] + [value_label(v) for v in values]
 
 

@@ -174,7 +174,8 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
                 if a.binary:
                     edits, renders = {m: [] for m in OUTPUT_MODES}, []
                     for v in values:
-                        for mode, e in in_modes(x, rec, enc.swapped(i, torch.tensor([1.0 - v, v], device=dev))).items():
+                        block = torch.tensor([1.0 - v, v], device=dev)
+                        for mode, e in in_modes(x, rec, enc.swapped(i, block), enc.mask(i, block)).items():
                             edits[mode].append(unit(e).cpu())
                         renders.append(_renders(dataset, split, idx, {a.name: v}))
                     r = torch.stack(renders, 1)  # (B, V, 3, S, S)
@@ -188,8 +189,9 @@ def ground_truth(model, dataset, split: Split, n: int, values: Sequence[float] =
                                                        x01[b])
                 else:
                     tgt = (y[:, i] + 1) % a.size
-                    swapped = enc.swapped(i, torch.nn.functional.one_hot(tgt, a.size).float())
-                    e = {mode: unit(v).cpu() for mode, v in in_modes(x, rec, swapped).items()}
+                    block = torch.nn.functional.one_hot(tgt, a.size).float()
+                    e = {mode: unit(v).cpu() for mode, v in in_modes(x, rec, enc.swapped(i, block),
+                                                                       enc.mask(i, block)).items()}
                     for b, k in enumerate(idx):
                         r = dataset.render(split.name, int(k), {a.name: a.values[int(tgt[b])]}).float() / 255
                         key = f"{a.values[int(src[b])]}->{a.values[int(tgt[b])]}"

@@ -41,8 +41,8 @@ def main_pass(editor, judge: Judge, split: Split, n: int, alpha: float, batch_si
             tgt = target_labels(y[:, i], a)
             src = y[:, i].cpu()
             swap_n[i] += torch.bincount(src, minlength=a.size).float()
-            decoded = enc.swapped(i, target_block(tgt, a, alpha))
-            for mode, edit in in_modes(x, rec, decoded).items():
+            block = target_block(tgt, a, alpha)
+            for mode, edit in in_modes(x, rec, enc.swapped(i, block), enc.mask(i, block)).items():
                 p = judge(edit)
                 swap_hits[mode][i] += torch.bincount(src, weights=(p[:, i] == tgt).float().cpu(), minlength=a.size)
                 agree[mode][i] += (p == p0).float().sum(0).cpu()

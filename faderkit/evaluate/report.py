@@ -12,8 +12,12 @@ from .groundtruth import DEFINITION as GT_DEFINITION
 
 DEFINITIONS = {
     "output_modes": "Every edit is measured in each output mode: residual, the image plus the change the decoder "
-                    "makes, x + D(z, y') - D(z, y), clamped to [-1, 1]; decoded, the decoder's image D(z, y') itself "
-                    "(the paper's output). Reconstruction and the latent probe do not depend on the mode.",
+                    "makes, x + D(z, y') - D(z, y), clamped to [-1, 1]; local, the same change times a mask that "
+                    "keeps it where the moved attributes change the training images (the change maps stored in the "
+                    "checkpoint, faderkit/changemaps.py; change_maps false: none stored, local is residual); clean, "
+                    "the change without its faint part (each pixel's change shrunk by 4/255); decoded, the decoder's "
+                    "image D(z, y') itself (the paper's output). Reconstruction and the latent probe do not depend on "
+                    "the mode.",
     "reconstruction": "D(E(x), y) with the image's own labels y, against x, pixels scaled to [0, 1]; mse and psnr "
                       "(10 log10(1/mse)) and ssim (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, mean over "
                       "channels) are computed per image, then averaged over the split.",
@@ -61,7 +65,9 @@ def markdown(r: dict) -> str:
          f"(0->1 uses {al['values']['0->1']}, 1->0 uses {al['values']['1->0']}).", "",
          f"Judge: `{cl['path']}` ({cl['source']}; {cl['note']}); mean accuracy on this split "
          f"{_pct(cl['accuracy_mean'])}.", "",
-         f"Output modes: {', '.join(OUTPUT_MODES)} (edit's default: **{r['output_modes']['default']}**). "
+         f"Output modes: {', '.join(OUTPUT_MODES)} (edit's default: **{r['output_modes']['default']}**)"
+         + ("" if r["output_modes"].get("change_maps", True) else "; this checkpoint stores no change maps, so local "
+            "is residual") + ". "
          f"_{r['output_modes']['definition']}_", ""]
     rc = r["reconstruction"]
     L += ["## Reconstruction", "", "| MSE | PSNR (dB) | SSIM |", "|---|---|---|",

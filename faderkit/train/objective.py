@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..changemaps import MAP_IMAGES, attribute_spreads
 from ..errors import FaderkitError
 from ..interfaces import Attribute, AttributeDataset, Split
 from ..recipe import Recipe
@@ -68,6 +69,12 @@ class TermEnv:
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
+
+    def attribute_spreads(self, images: int = MAP_IMAGES) -> torch.Tensor:
+        """:func:`faderkit.changemaps.attribute_spreads` of the train split, read once per run for the terms and the
+        change maps the checkpoints store (callers must not change it in place)."""
+        return self.cached(f"attribute_spreads:{images}", lambda: attribute_spreads(
+            self.train_split, self.attributes, self.recipe.data.image_size, images))
 
 
 class Step:

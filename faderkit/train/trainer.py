@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
+from ..changemaps import change_maps
 from ..data import BatchStream, open_dataset, prepare_batch, split_with_images
 from ..device import configure_backends, describe, gpu_recipe_on_cpu, pick_device
 from ..distributed import Dist
@@ -95,6 +96,9 @@ class Trainer:
                       lambda params, lr=None: with_scaler(adam(params, t, speed.optimizer_impl, self.device, lr),
                                                           self.scaler))
         self.env, self.objective = env, Objective.build(env)  # the terms of train.objective, in summing order
+        # where each attribute changes the training images (read once, shared with the terms that weigh pixels by
+        # it): stored in every checkpoint for the local output mode
+        self.model.change_maps = change_maps(env.attribute_spreads(), t.flip).to(self.device)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
         prefetch = speed.prefetch if speed.prefetch is not None else self.device.type == "cuda"
@@ -158,6 +162,8 @@ class Trainer:
         if self.classifier is not None:
             tensors.update(ckpt.prefixed("classifier", self.classifier.state_dict()))
         tensors.update(self.objective.networks())
+        if self.model.change_maps is not None:
+            tensors["change_maps"] = self.model.change_maps.cpu()
         if with_optim:
             for name, opt in self._optimizers():
                 t, rest = ckpt.flatten_optimizer(name, opt.state_dict())

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faderkit.changemaps import change_maps
 from faderkit.codes import attribute_loss
 from faderkit.errors import FaderkitError
 from faderkit.model import build_patch_discriminator
@@ -136,33 +136,9 @@ class ClassifierTerm(LossTerm):
 
 
 def attribute_spreads(env: TermEnv, images: int) -> torch.Tensor:
-    """(A, S, S) float64: per attribute and pixel, the largest difference between the train split's mean images of
-    two of its values, averaged over the channels (0 for an attribute with fewer than two values seen). From any
-    dataset's labels: the core knows nothing of faces. Read once per run (``env.cached``) for every term and map
-    that needs it; callers must not change it in place."""
-    return env.cached(f"attribute_spreads:{images}", lambda: _mean_image_spreads(env, images))
-
-
-def _mean_image_spreads(env: TermEnv, images: int) -> torch.Tensor:
-    split = env.train_split
-    n = min(images, len(split))
-    labels = split.labels[:n]
-    size = env.recipe.data.image_size
-    sums = [torch.zeros(a.size, 3, size, size, dtype=torch.float64) for a in env.attributes]
-    for start in range(0, n, 500):
-        idx = np.arange(start, min(n, start + 500))
-        x = split.images(idx).double() / 255
-        for i, a in enumerate(env.attributes):
-            sums[i].index_add_(0, labels[idx, i], x)
-    spreads = torch.zeros(len(env.attributes), size, size, dtype=torch.float64)
-    for i, a in enumerate(env.attributes):
-        counts = torch.bincount(labels[:, i], minlength=a.size).double()
-        seen = counts > 0
-        if seen.sum() < 2:
-            continue
-        means = sums[i][seen] / counts[seen, None, None, None]
-        spreads[i] = (means[:, None] - means[None]).abs().amax((0, 1)).mean(0)  # the largest difference of two values
-    return spreads
+    """(A, S, S) float64: :func:`faderkit.changemaps.attribute_spreads` of the run's train split, read once per run
+    for every term and map that needs it (:meth:`TermEnv.attribute_spreads`); callers must not change it in place."""
+    return env.attribute_spreads(images)
 
 
 def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
@@ -177,15 +153,9 @@ def attribute_change_map(env: TermEnv, images: int) -> torch.Tensor:
 
 
 def attribute_change_maps(env: TermEnv, images: int) -> torch.Tensor:
-    """(A, S, S) in [0, 1]: :func:`attribute_spreads` mirrored when training flips images, less each map's median
-    (the noise floor: two means of a few thousand images differ a little everywhere, and most pixels are not where an
-    attribute draws), each map scaled to a maximum of 1 (a thin attribute's mouth counts as much as a large one's
-    hair)."""
-    spreads = attribute_spreads(env, images)
-    if env.recipe.train.schedule.flip:
-        spreads = (spreads + spreads.flip(-1)) / 2
-    spreads = (spreads - spreads.flatten(1).median(1).values[:, None, None]).clamp_min(0)
-    return (spreads / spreads.amax((1, 2), keepdim=True).clamp_min(1e-12)).float()
+    """(A, S, S) in [0, 1]: :func:`faderkit.changemaps.change_maps` of the run's spreads, mirrored when training flips
+    images: per attribute, where it changes the train split's images, its noise floor removed, scaled to 1."""
+    return change_maps(attribute_spreads(env, images), env.recipe.train.schedule.flip)
 
 
 class SparseChange(LossTerm):

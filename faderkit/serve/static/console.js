@@ -317,7 +317,7 @@ async function showEdit(blob, values, options, ms, serial) {
 // ---------------------------------------------------------------- opening images
 
 // What the edit is compared with: in a mode that shows the model's own square (decoded) that square
-// (what it replaces), in one that shows the whole photo (residual, the default) the photo as the server
+// (what it replaces), in one that shows the whole photo (local, the default) the photo as the server
 // holds it (what it changes). The modes and what each shows come from /api/model.
 function showOriginal() {
   if (state.image === null) return;

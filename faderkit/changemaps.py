@@ -1,0 +1,88 @@
+"""Where each attribute changes a dataset's images: per-attribute change maps from the train split's labels, and
+the masks that keep an edit's change there (the ``local`` output mode).
+
+The maps come from any dataset's labels and images (the core knows nothing of faces): per attribute and pixel,
+the largest difference between the mean train images of two of its values. The trainer reads them once per run
+(shared with the loss terms that weigh pixels by them) and stores them in every checkpoint, so that an edit
+knows, without the data, where each attribute draws.
+
+An edit of a trained model changes more than the attribute: the decoder's change D(z, y') - D(z, y) spreads faint
+blotches over background and cheeks (eval's ``outside`` figure). :func:`edit_mask` keeps the change where the
+moved attributes change the training images: each map grown by :data:`MASK_GROW` pixels and divided by
+:data:`MASK_THRESHOLD` (clipped to 1), so a pixel at a fifth of the map's peak or more keeps all its change and a
+pixel where the attribute never draws keeps none. The threshold and the growth were chosen on the validation
+split of the toy faces (docs/quality.md, thirteenth round): the largest threshold that left every slider's
+progress where the unmasked residual had it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .interfaces import Attribute, Split
+
+#: Train images read for the maps (the first of the split).
+MAP_IMAGES = 4000
+#: A pixel whose map is at least this share of its peak keeps the edit's whole change.
+MASK_THRESHOLD = 0.2
+#: The maps are grown by this many pixels first: a face drawn a little off the mean keeps its change.
+MASK_GROW = 2
+
+
+def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size: int,
+                      images: int = MAP_IMAGES) -> torch.Tensor:
+    """(A, S, S) float64: per attribute and pixel, the largest difference between the mean images of two of its
+    values over the first ``images`` of ``split``, averaged over the channels (0 for an attribute with fewer than
+    two values seen)."""
+    n = min(images, len(split))
+    labels = split.labels[:n]
+    sums = [torch.zeros(a.size, 3, image_size, image_size, dtype=torch.float64) for a in attributes]
+    for start in range(0, n, 500):
+        idx = np.arange(start, min(n, start + 500))
+        x = split.images(idx).double() / 255
+        for i in range(len(attributes)):
+            sums[i].index_add_(0, labels[idx, i], x)
+    spreads = torch.zeros(len(attributes), image_size, image_size, dtype=torch.float64)
+    for i, a in enumerate(attributes):
+        counts = torch.bincount(labels[:, i], minlength=a.size).double()
+        seen = counts > 0
+        if seen.sum() < 2:
+            continue
+        means = sums[i][seen] / counts[seen, None, None, None]
+        spreads[i] = (means[:, None] - means[None]).abs().amax((0, 1)).mean(0)  # the largest difference of two values
+    return spreads
+
+
+def change_maps(spreads: torch.Tensor, mirrored: bool) -> torch.Tensor:
+    """(A, S, S) float32 in [0, 1]: ``spreads`` mirrored when training flips images, less each map's median (the
+    noise floor: two means of a few thousand images differ a little everywhere, and most pixels are not where an
+    attribute draws), each map scaled to a maximum of 1 (a thin attribute's mouth counts as much as a large one's
+    hair)."""
+    if mirrored:
+        spreads = (spreads + spreads.flip(-1)) / 2
+    spreads = (spreads - spreads.flatten(1).median(1).values[:, None, None]).clamp_min(0)
+    return (spreads / spreads.amax((1, 2), keepdim=True).clamp_min(1e-12)).float()
+
+
+def attribute_masks(maps: torch.Tensor, threshold: float = MASK_THRESHOLD, grow: int = MASK_GROW) -> torch.Tensor:
+    """(A, S, S) in [0, 1]: per attribute, how much of an edit's change each pixel keeps (see the module's text)."""
+    if grow:
+        maps = F.max_pool2d(maps[:, None], 2 * grow + 1, 1, grow)[:, 0]
+    return (maps / threshold).clamp(0, 1)
+
+
+def edit_mask(masks: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S): for each image, the largest of the masks (A, S, S) of the attributes ``moved`` (B, A) bool
+    marks; 0 everywhere for an image whose attributes all stay."""
+    return (moved[:, :, None, None].to(masks.dtype) * masks[None]).amax(1, keepdim=True)
+
+
+def valid_maps(maps: object, attributes: Sequence[Attribute], image_size: int) -> bool:
+    """Whether a checkpoint's stored maps fit its model: (A, S, S), finite, in [0, 1]."""
+    return (isinstance(maps, torch.Tensor) and maps.shape == (len(attributes), image_size, image_size)
+            and maps.is_floating_point() and bool(torch.isfinite(maps).all())
+            and bool(((maps >= 0) & (maps <= 1)).all()))
