@@ -8,9 +8,10 @@
 The targets are issue 10's ("Sliders that move") and issue 22's locality ("Edits you can see": at most 10% of
 an edit's change where the true edit changes nothing), for the quickstart model on toy faces, test split,
 judged by eval's own independent classifier. They are never adjusted to the model: a figure that
-misses its target is printed as missed. Edits are measured in both output modes (residual: the
-input plus the decoder's change, edit's default; decoded: the decoder's own image); a target counts
-as met in a mode when every attribute meets it there. The tables are also written to
+misses its target is printed as missed. Edits are measured in every output mode (local, edit's
+default: the input plus the decoder's change where the moved attributes draw; residual: all of the
+change; clean: without its faint part; decoded: the decoder's own image); a target counts as met in
+a mode when every attribute meets it there. The tables are also written to
 <run dir>/benchmark.md and the figures to <run dir>/benchmark.json.
 """
 

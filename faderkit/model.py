@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .changemaps import attribute_masks, edit_mask
+from .changemaps import MASK_GROW, MASK_THRESHOLD, attribute_masks, edit_mask
 from .codes import blocks, labels_to_code
 from .errors import FaderkitError
 from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
@@ -42,6 +42,8 @@ class FaderModel(nn.Module):
         # (A, S, S): where each attribute changes the training images (faderkit.changemaps), stored in checkpoints
         # beside the weights, not in the state_dict (older checkpoints have none); None: unknown
         self.register_buffer("change_maps", None, persistent=False)
+        #: the local mode's mask: (threshold, growth in px) of faderkit.changemaps.attribute_masks
+        self.mask_setting = (MASK_THRESHOLD, MASK_GROW)
         self._masks = None
 
     @classmethod
@@ -79,10 +81,11 @@ class FaderModel(nn.Module):
         ``local`` output mode, from the change maps of the attributes whose block moves; None without maps."""
         if self.change_maps is None:
             return None
-        if self._masks is None or self._masks[0] is not self.change_maps:
-            self._masks = (self.change_maps, attribute_masks(self.change_maps.float()))
+        if self._masks is None or self._masks[0] is not self.change_maps or self._masks[1] != self.mask_setting:
+            self._masks = (self.change_maps, self.mask_setting, attribute_masks(self.change_maps.float(),
+                                                                                *self.mask_setting))
         moved = torch.stack([(target[:, s] - code[:, s]).abs().amax(1) > 1e-6 for s in blocks(self.attributes)], 1)
-        return edit_mask(self._masks[1], moved)
+        return edit_mask(self._masks[2], moved)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> "Encoded":
         """``x`` encoded once, with its own code and reconstruction, for decoding with attributes swapped."""

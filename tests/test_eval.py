@@ -501,6 +501,36 @@ def test_slider_bound_edit_figure_is_evals_decoded_progress(evaluated, fresh_ckp
     assert f"| Smiling | {rows['Smiling']['edit']:.2f} |" in out
 
 
+# ---------------------------------------------------------------- benchmarks/local_mask.py
+
+def test_local_mask_rows_are_evals_local_figures_and_a_higher_threshold_keeps_less_outside(evaluated, fresh_ckpt,
+                                                                                           capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "local_mask.py"
+    spec = importlib.util.spec_from_file_location("local_mask", path)
+    lm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lm)
+    _, r = evaluated
+    n = r["ground_truth"]["images"]
+    assert lm.main([str(fresh_ckpt), "--split", "test", "--images", str(n),
+                    "--masks", f"{MASK_THRESHOLD}:{MASK_GROW}", "1:0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in lines if line.startswith("| ") and "---" not in line}
+    gt = r["ground_truth"]
+    for mode, label in (("residual", "none (residual)"), ("local", f"threshold {MASK_THRESHOLD:g}, grow {MASK_GROW}")):
+        pa = [gt[mode]["per_attribute"][a]["slider"] for a in ("Smiling", "Eyeglasses")]
+        assert rows[label][0] == " / ".join(f"{s['progress_edit'][-1]:.2f}" for s in pa)  # eval's own figures
+        assert rows[label][2] == " / ".join(f"{s['outside']:.0%}" for s in pa)
+    outside = lambda label: [float(v.strip(" %")) for v in rows[label][2].split(" / ")]  # noqa: E731
+    assert all(a <= b for a, b in zip(outside("threshold 1, grow 0"), outside("none (residual)")))
+    with pytest.raises(SystemExit):
+        lm.main([str(fresh_ckpt), "--masks", "0.2"])  # THRESHOLD:GROW, both
+
+
 # ---------------------------------------------------------------- benchmarks/latent_readers.py
 
 def test_latent_readers_rank_probe_is_evals_and_every_reader_reads_a_gap(evaluated, fresh_ckpt, toy_root, capsys):

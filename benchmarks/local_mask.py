@@ -1,0 +1,91 @@
+"""How the local output mode's mask trades locality for progress: eval's ground truth per mask setting.
+
+    python benchmarks/local_mask.py runs/quickstart/best.safetensors [--split valid] [--images 300]
+    python benchmarks/local_mask.py CKPT --masks 0.1:2 0.2:2 0.3:2 0.2:1 --data-root data/toyfaces
+
+For a checkpoint whose dataset can re-render its images (toy faces), eval's ground-truth section
+(faderkit/evaluate/groundtruth.py, unchanged) is computed once per mask THRESHOLD:GROW, the local mode's
+figures read for each, beside residual's: slider progress at 1, cosine, the change outside the true edit,
+flip PSNR, per attribute. The mask of faderkit/changemaps.py (a pixel keeps its change from THRESHOLD of
+its map's peak, the map grown by GROW px first) is what ``--mode local`` uses with the defaults
+MASK_THRESHOLD:MASK_GROW; the defaults were chosen with this on the toy faces' validation split
+(docs/quality.md, thirteenth round). A checkpoint trained before the maps were stored gets them from the
+train split, as training stores them now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when a test loads this file
+
+from common import add_checkpoint_args, open_checkpoint  # noqa: E402
+
+from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, attribute_spreads, change_maps  # noqa: E402
+from faderkit.errors import FaderkitError  # noqa: E402
+from faderkit.evaluate import get_split  # noqa: E402
+from faderkit.evaluate.groundtruth import can_render, ground_truth  # noqa: E402
+
+
+def mask_setting(text: str) -> tuple[float, int]:
+    try:
+        t, g = text.split(":")
+        setting = float(t), int(g)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give THRESHOLD:GROW, e.g. 0.2:2") from None
+    if not (0 < setting[0] <= 1 and 0 <= setting[1] <= 8):
+        raise argparse.ArgumentTypeError(f"{text!r}: THRESHOLD in (0, 1], GROW in 0..8 px")
+    return setting
+
+
+def figures(gt: dict, mode: str, names: list[str]) -> dict[str, list[float]]:
+    pa = gt[mode]["per_attribute"]
+    sl = [pa[a]["slider"] for a in names]
+    return {"progress": [s["progress_edit"][-1] for s in sl], "cosine": [s["cosine"] for s in sl],
+            "outside": [s["outside"] for s in sl], "flip_psnr": [pa[a]["flip"]["psnr"] for a in names]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_checkpoint_args(ap)
+    ap.add_argument("--split", default="valid", help="the split measured [default: valid, where the mask is chosen]")
+    ap.add_argument("--images", type=int, default=300, help="images of the split [default: %(default)s]")
+    ap.add_argument("--masks", type=mask_setting, nargs="+", metavar="THRESHOLD:GROW",
+                    default=[(0.1, 2), (MASK_THRESHOLD, MASK_GROW), (0.3, 2), (0.5, 2)])
+    args = ap.parse_args(argv)
+    try:
+        editor, recipe, dataset = open_checkpoint(args)
+        if not can_render(dataset):
+            raise FaderkitError(f"{recipe.data.name} cannot re-render its images: no ground truth to measure against")
+        model = editor.model
+        if model.change_maps is None:  # a checkpoint from before the maps were stored
+            spreads = attribute_spreads(get_split(dataset, "train"), dataset.attributes, recipe.data.image_size)
+            model.change_maps = change_maps(spreads, recipe.train.schedule.flip).to(editor.device)
+        split = get_split(dataset, args.split)
+        n = min(args.images, len(split))
+    except FaderkitError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    names = [a.name for a in editor.attributes if a.binary]
+    print(f"{args.checkpoint}: {n} {args.split} images; per attribute {' / '.join(names)}")
+    print("| mask | progress at 1 | cosine | outside | flip PSNR |\n|---|---|---|---|---|")
+    row = lambda label, f: print(f"| {label} | " + " | ".join(  # noqa: E731
+        " / ".join(fmt.format(v) for v in f[k]) for k, fmt in
+        (("progress", "{:.2f}"), ("cosine", "{:.2f}"), ("outside", "{:.0%}"), ("flip_psnr", "{:.1f}"))) + " |")
+    for i, (threshold, grow) in enumerate(args.masks):
+        model.mask_setting = (threshold, grow)
+        with torch.no_grad():
+            gt = ground_truth(model, dataset, split, n)
+        if i == 0:
+            row("none (residual)", figures(gt, "residual", names))
+        row(f"threshold {threshold:g}, grow {grow}", figures(gt, "local", names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
