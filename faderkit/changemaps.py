@@ -1,10 +1,12 @@
 """Where each attribute changes a dataset's images: per-attribute change maps from the train split's labels, and
 the masks that keep an edit's change there (the ``local`` output mode).
 
-The maps come from any dataset's labels and images (the core knows nothing of faces): per attribute and pixel,
-the largest difference between the mean train images of two of its values. The trainer reads them once per run
-(shared with the loss terms that weigh pixels by them) and stores them in every checkpoint, so that an edit
-knows, without the data, where each attribute draws.
+The maps come from any dataset's labels and images (the core knows nothing of faces). Two measures, per attribute
+and pixel: :func:`attribute_spreads`, the largest difference between the mean train images of two of its values
+(the loss terms weigh pixels by it), and :func:`attribute_effects`, the same with the other attributes held fixed
+by a least-squares fit, so that an attribute's map does not take in the pixels of the attributes it goes with. The
+trainer stores the effects' maps in every checkpoint, so that an edit knows, without the data, where each attribute
+draws.
 
 An edit of a trained model changes more than the attribute: the decoder's change D(z, y') - D(z, y) spreads faint
 blotches over background and cheeks (eval's ``outside`` figure). :func:`edit_mask` keeps the change where the
@@ -31,6 +33,8 @@ MAP_IMAGES = 4000
 MASK_THRESHOLD = 0.2
 #: The maps are grown by this many pixels first: a face drawn a little off the mean keeps its change.
 MASK_GROW = 2
+#: Images are read in chunks of at most this many values (float64: 256 MB).
+CHUNK_VALUES = 2**25
 
 
 def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size: int,
@@ -41,8 +45,9 @@ def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size:
     n = min(images, len(split))
     labels = split.labels[:n]
     sums = [torch.zeros(a.size, 3, image_size, image_size, dtype=torch.float64) for a in attributes]
-    for start in range(0, n, 500):
-        idx = np.arange(start, min(n, start + 500))
+    chunk = min(500, max(1, CHUNK_VALUES // (3 * image_size * image_size)))  # 500 at 64 px, 170 at 256 px
+    for start in range(0, n, chunk):
+        idx = np.arange(start, min(n, start + chunk))
         x = split.images(idx).double() / 255
         for i in range(len(attributes)):
             sums[i].index_add_(0, labels[idx, i], x)
@@ -55,6 +60,38 @@ def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size:
         means = sums[i][seen] / counts[seen, None, None, None]
         spreads[i] = (means[:, None] - means[None]).abs().amax((0, 1)).mean(0)  # the largest difference of two values
     return spreads
+
+
+def attribute_effects(split: Split, attributes: Sequence[Attribute], image_size: int,
+                      images: int = MAP_IMAGES) -> torch.Tensor:
+    """(A, S, S) float64: per attribute and pixel, its effect with the other attributes held fixed: each pixel of
+    the first ``images`` of ``split`` fitted by least squares on every attribute's value (one column per value but
+    the first, and a constant), and the largest difference between two of the attribute's values' coefficients,
+    averaged over the channels. Unlike :func:`attribute_spreads` a correlated attribute's pixels do not leak in
+    (where bangs go with long hair, the mean images with and without bangs also differ in the hair; the fit gives
+    the hair to the attribute that draws it). 0 for an attribute with fewer than two values seen."""
+    n = min(images, len(split))
+    labels = split.labels[:n]
+    columns, spans = [torch.ones(n, dtype=torch.float64)], []
+    for i, a in enumerate(attributes):
+        first = len(columns)
+        columns += [(labels[:, i] == v).double() for v in range(1, a.size)]
+        spans.append((first, len(columns)))
+    design = torch.stack(columns, 1)  # (n, P)
+    xty = torch.zeros(design.shape[1], 3 * image_size * image_size, dtype=torch.float64)
+    chunk = min(500, max(1, CHUNK_VALUES // (3 * image_size * image_size)))
+    for start in range(0, n, chunk):
+        idx = np.arange(start, min(n, start + chunk))
+        xty += design[idx].T @ (split.images(idx).double().flatten(1) / 255)
+    # the pseudo-inverse: a value never seen, or two attributes always equal, leave the fit rank-deficient
+    coef = (torch.linalg.pinv(design.T @ design) @ xty).view(-1, 3, image_size, image_size)
+    effects = torch.zeros(len(attributes), image_size, image_size, dtype=torch.float64)
+    for i, (a, (first, last)) in enumerate(zip(attributes, spans)):
+        if (torch.bincount(labels[:, i], minlength=a.size) > 0).sum() < 2:
+            continue
+        values = torch.cat([torch.zeros(1, 3, image_size, image_size, dtype=torch.float64), coef[first:last]])
+        effects[i] = (values[:, None] - values[None]).abs().amax((0, 1)).mean(0)
+    return effects
 
 
 def change_maps(spreads: torch.Tensor, mirrored: bool) -> torch.Tensor:

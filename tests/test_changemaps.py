@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, attribute_masks, change_maps, edit_mask, valid_maps
-from faderkit.interfaces import Attribute
+from faderkit.changemaps import (MASK_GROW, MASK_THRESHOLD, attribute_effects, attribute_masks, attribute_spreads,
+                                 change_maps, edit_mask, valid_maps)
+from faderkit.interfaces import Attribute, Split
 
 
 def test_a_mask_keeps_all_from_the_threshold_up_none_beyond_the_growth_and_a_share_in_between():
@@ -47,3 +48,45 @@ def test_stored_maps_must_fit_the_model():
     assert not valid_maps(torch.full((2, 8, 8), float("nan")), attrs, 8)
     assert not valid_maps(torch.ones(2, 8, 8, dtype=torch.long), attrs, 8)
     assert not valid_maps([[0.5]], attrs, 8)
+
+
+class _Drawn(Split):
+    """Images that are the sum of what each attribute draws: attribute 0 a square top left, attribute 1 (three
+    values) a bar bottom right at 0.5 or 1.0, plus noise; attribute 1 goes with attribute 0 most of the time."""
+
+    def __init__(self, n=800, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        a = (torch.rand(n, generator=g) < 0.5).long()
+        b = torch.where(torch.rand(n, generator=g) < 0.85, a * 2, torch.randint(3, (n,), generator=g))
+        self.labels = torch.stack([a, b], 1)
+        x = torch.rand(n, 3, 8, 8, generator=g) * 40
+        x[:, :, 1:3, 1:3] += 120 * a[:, None, None, None]
+        x[:, :, 5:7, 4:7] += 60 * b[:, None, None, None]
+        self._x = x.round().to(torch.uint8)
+        self.name = "train"
+
+    def images(self, idx):
+        return self._x[torch.as_tensor(idx)]
+
+
+def test_an_attributes_effect_leaves_out_the_pixels_of_the_attributes_it_goes_with():
+    split, attrs = _Drawn(), (Attribute("square"), Attribute("bar", ("none", "half", "full")))
+    spread, effect = attribute_spreads(split, attrs, 8), attribute_effects(split, attrs, 8)
+    # the mean images with and without the square also differ in the bar (it comes with the square)
+    assert spread[0, 5:7, 4:7].mean() > 0.25 * spread[0, 1:3, 1:3].mean()
+    # the fit gives the bar to the bar: the square's effect there is noise, its own 120 / 255 where it draws
+    assert effect[0, 5:7, 4:7].max() < 0.03 and effect[0, 1:3, 1:3].mean() == pytest.approx(120 / 255, abs=0.02)
+    assert effect[1, 5:7, 4:7].mean() == pytest.approx(120 / 255, abs=0.02)  # none -> full: 2 x 60
+    assert effect[1, 1:3, 1:3].max() < 0.03
+    rest = torch.ones(8, 8, dtype=torch.bool)
+    rest[1:3, 1:3] = rest[5:7, 4:7] = False
+    assert effect[:, rest].max() < 0.03  # where nothing draws
+
+
+def test_an_attribute_seen_with_one_value_has_no_effect_and_the_others_are_still_fitted():
+    split, attrs = _Drawn(), (Attribute("square"), Attribute("bar", ("none", "half", "full")))
+    split.labels = split.labels.clone()
+    split.labels[:, 0] = 0  # the square's label never varies (its pixels are still drawn): a column of zeros
+    effect = attribute_effects(split, attrs, 8)
+    assert effect[0].abs().max() == 0 and torch.isfinite(effect).all()
+    assert effect[1, 5:7, 4:7].mean() > 0.3

@@ -78,16 +78,16 @@ def test_residual_at_model_size_is_input_plus_change(trained_run, face):
 def test_the_local_mode_keeps_the_change_where_the_moved_attributes_change_the_training_images(trained_run, face,
                                                                                              toy_root, tmp_path):
     from faderkit import checkpoint as ckpt
-    from faderkit.changemaps import attribute_masks, attribute_spreads, change_maps
+    from faderkit.changemaps import attribute_effects, attribute_masks, change_maps
     from faderkit.data import open_dataset
     from faderkit.evaluate import get_split
     from faderkit.recipe import validate
 
     model = faderkit.load(trained_run / "best.safetensors")
-    maps = model.model.change_maps  # stored by training: the train split's maps, as the loss terms read them
+    maps = model.model.change_maps  # stored by training: the train split's maps, each attribute's own effect
     dataset = open_dataset(validate(model.meta["recipe"], "stored", stored=True))
     split = get_split(dataset, "train")
-    assert torch.equal(maps, change_maps(attribute_spreads(split, dataset.attributes, 32), mirrored=True))
+    assert torch.equal(maps, change_maps(attribute_effects(split, dataset.attributes, 32), mirrored=True))
     masks = attribute_masks(maps)
     x = model.prepare(face)
     unit_x = x.float() / 127.5 - 1

@@ -1,9 +1,11 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from PIL import Image
 
 from faderkit import FaderkitError, checkpoint
 from faderkit.cli import cli
@@ -22,7 +24,13 @@ def test_run_directory_is_self_describing(trained_run):
     assert all(r["images_per_s"] > 0 and r["loss_rec"] >= 0 for r in records if "loss_rec" in r)
     assert [r["step"] for r in records if "valid_mse" in r] == [6, 12]
     assert "valid_swap" in records[-1]
-    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_000006.png", "step_000012.png"]
+    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["change_maps.png", "step_000006.png",
+                                                                           "step_000012.png"]
+    with Image.open(trained_run / "samples" / "change_maps.png") as im:  # maps over masks, one column an attribute
+        maps = np.asarray(im.convert("L"))
+    assert im.size == (2 + 2 * 34, 12 + 2 + 2 * 34)
+    stored = checkpoint.load(trained_run / "last.safetensors")[0]["change_maps"]
+    assert np.abs(maps[14:46, 2:34].astype(int) - (stored[0].numpy() * 255).round()).max() <= 1  # Smiling's map
 
 
 def test_checkpoints_carry_recipe_attributes_and_versions(trained_run):

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
-from ..changemaps import change_maps
+from ..changemaps import attribute_effects, change_maps
 from ..data import BatchStream, open_dataset, prepare_batch, split_with_images
 from ..device import configure_backends, describe, gpu_recipe_on_cpu, pick_device
 from ..distributed import Dist
@@ -21,7 +21,7 @@ from ..prefetch import Prefetcher
 from ..recipe import Recipe, as_resolved, to_yaml
 from ..train_sections import AdversarySection, ObjectiveSection, ScheduleSection
 from ..rundir import RunDir
-from .samples import save_grid
+from .samples import save_grid, save_maps
 from .adversary import warmed_up
 from .budget import calibrate
 from .classifier import load_classifier, train_classifier
@@ -96,9 +96,10 @@ class Trainer:
                       lambda params, lr=None: with_scaler(adam(params, t, speed.optimizer_impl, self.device, lr),
                                                           self.scaler))
         self.env, self.objective = env, Objective.build(env)  # the terms of train.objective, in summing order
-        # where each attribute changes the training images (read once, shared with the terms that weigh pixels by
-        # it): stored in every checkpoint for the local output mode
-        self.model.change_maps = change_maps(env.attribute_spreads(), t.flip).to(self.device)
+        # where each attribute changes the training images, the others held fixed: stored in every checkpoint for
+        # the local output mode
+        self.model.change_maps = change_maps(attribute_effects(self.train_split, self.attrs, r.data.image_size),
+                                             t.flip).to(self.device)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
         prefetch = speed.prefetch if speed.prefetch is not None else self.device.type == "cuda"
@@ -373,6 +374,8 @@ class Trainer:
                         self._save(self.run.best, with_optim=False)
                 if self.step % logs.sample_every == 0 or done:
                     save_grid(self.model, self.sample_x, self.sample_y, self.run.samples / f"step_{self.step:06d}.png")
+                    if not (self.run.samples / "change_maps.png").exists():
+                        save_maps(self.model.change_maps, self.attrs, self.run.samples / "change_maps.png")
                 if self.step % logs.checkpoint_every == 0 or done:
                     self._save(self.run.last, with_optim=True)
         self.log(f"done: {self.step} steps; final reconstruction MSE {stats.get('loss_rec', float('nan')):.4f}; "
