@@ -501,6 +501,18 @@ def test_slider_bound_edit_figure_is_evals_decoded_progress(evaluated, fresh_ckp
     assert f"| Smiling | {rows['Smiling']['edit']:.2f} |" in out
 
 
+def test_the_report_says_when_local_is_residual_for_want_of_maps(evaluated):
+    import copy
+
+    from faderkit.evaluate.report import markdown
+
+    _, r = evaluated
+    assert "stores no change maps" not in markdown(r)
+    old = copy.deepcopy(r)
+    old["output_modes"]["change_maps"] = False  # as eval reports a checkpoint trained before the maps were stored
+    assert "(edit's default: **local**); this checkpoint stores no change maps, so local is residual." in markdown(old)
+
+
 # ---------------------------------------------------------------- benchmarks/local_mask.py
 
 def test_local_mask_rows_are_evals_local_figures_and_a_higher_threshold_keeps_less_outside(evaluated, fresh_ckpt,
