@@ -10,7 +10,7 @@ preview is shown, each to a new value. A move is timed in the page, from the fad
 to the new preview decoded and on screen (the page's `faderkit:preview` event). Beside it, the
 server's own parts (its Server-Timing header: waiting for the model thread, the model, PNG encoding);
 the rest is HTTP, the browser's PNG decoding and the page. --mode picks the page's output mode
-(residual, edit's default: the whole 178x218 photo changed; decoded: the model's square).
+(residual: the whole 178x218 photo changed, as local, edit's default, does; decoded: the model's square).
 
 Load: --clients threads, each a keep-alive HTTP client, upload a face, then post edits with random
 fader values as fast as answers come, for --duration seconds (every 25th request uploads a new face,
@@ -233,8 +233,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup-s", type=float, default=10, help="seconds of load before the RSS baseline")
     ap.add_argument("--chromium", default=os.environ.get("FADERKIT_CHROMIUM") or shutil.which("chromium")
                     or shutil.which("chromium-browser"), help="the browser to drive [default: chromium on PATH]")
-    ap.add_argument("--mode", default="residual", choices=["residual", "clean", "decoded"],
-                    help="the page's output mode (default: residual, edit's default)")
+    ap.add_argument("--mode", default="residual", choices=["local", "residual", "clean", "decoded"],
+                    help="the page's output mode [default: residual, as measured since issue 12; local, edit's default "
+                         "now, is residual times a mask, and the random-weight checkpoint here stores no maps]")
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 moves, 2 clients for 5 s")
     common.add_common_args(ap)
     args = ap.parse_args(argv)

@@ -4,7 +4,8 @@ A random-weight 64 px checkpoint of the published architecture (edit_latency.mak
 served by a real `faderkit serve --port 0` subprocess. --clients threads upload 20 MB-class images
 (noise PNGs of about 6.5 MP, each a little different, under the 20 MB and 25 MP limits) as fast as
 answers come, --uploads in all; beside them one client edits a small face continuously (random
-fader values, the residual mode) and times each edit. The server's RSS is sampled every 0.1 s, and
+fader values, edit's default mode: local, which for this checkpoint without change maps is residual)
+and times each edit. The server's RSS is sampled every 0.1 s, and
 its high-water mark (VmHWM, the kernel's exact peak) is read at the end.
 
 The bound: the server's RSS after start-up and a first upload, plus what the console may hold or
