@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when
 
 from common import add_checkpoint_args, open_checkpoint  # noqa: E402
 
-from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, attribute_effects, change_maps  # noqa: E402
+from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, stored_maps  # noqa: E402
 from faderkit.errors import FaderkitError  # noqa: E402
 from faderkit.evaluate import get_split  # noqa: E402
 from faderkit.evaluate.groundtruth import can_render, ground_truth  # noqa: E402
@@ -64,8 +64,8 @@ def main(argv=None) -> int:
             raise FaderkitError(f"{recipe.data.name} cannot re-render its images: no ground truth to measure against")
         model = editor.model
         if model.change_maps is None:  # a checkpoint from before the maps were stored
-            effects = attribute_effects(get_split(dataset, "train"), dataset.attributes, recipe.data.image_size)
-            model.change_maps = change_maps(effects, recipe.train.schedule.flip).to(editor.device)
+            model.change_maps = stored_maps(get_split(dataset, "train"), dataset.attributes, recipe.data.image_size,
+                                            recipe.train.schedule.flip).to(editor.device)
         split = get_split(dataset, args.split)
         n = min(args.images, len(split))
     except FaderkitError as exc:

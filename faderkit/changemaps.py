@@ -37,6 +37,20 @@ MASK_GROW = 2
 CHUNK_VALUES = 2**25
 
 
+def _chunks(split: Split, n: int, image_size: int):
+    """(indices, images float64 in [0, 1]) of the first ``n`` images of ``split``, in chunks of at most
+    :data:`CHUNK_VALUES` values (500 images at 64 px, 170 at 256 px)."""
+    chunk = min(500, max(1, CHUNK_VALUES // (3 * image_size * image_size)))
+    for start in range(0, n, chunk):
+        idx = np.arange(start, min(n, start + chunk))
+        yield idx, split.images(idx).double() / 255
+
+
+def _widest(values: torch.Tensor) -> torch.Tensor:
+    """(S, S): per pixel, the largest difference between two of ``values`` (V, 3, S, S), averaged over channels."""
+    return (values[:, None] - values[None]).abs().amax((0, 1)).mean(0)
+
+
 def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size: int,
                       images: int = MAP_IMAGES) -> torch.Tensor:
     """(A, S, S) float64: per attribute and pixel, the largest difference between the mean images of two of its
@@ -45,10 +59,7 @@ def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size:
     n = min(images, len(split))
     labels = split.labels[:n]
     sums = [torch.zeros(a.size, 3, image_size, image_size, dtype=torch.float64) for a in attributes]
-    chunk = min(500, max(1, CHUNK_VALUES // (3 * image_size * image_size)))  # 500 at 64 px, 170 at 256 px
-    for start in range(0, n, chunk):
-        idx = np.arange(start, min(n, start + chunk))
-        x = split.images(idx).double() / 255
+    for idx, x in _chunks(split, n, image_size):
         for i in range(len(attributes)):
             sums[i].index_add_(0, labels[idx, i], x)
     spreads = torch.zeros(len(attributes), image_size, image_size, dtype=torch.float64)
@@ -57,8 +68,7 @@ def attribute_spreads(split: Split, attributes: Sequence[Attribute], image_size:
         seen = counts > 0
         if seen.sum() < 2:
             continue
-        means = sums[i][seen] / counts[seen, None, None, None]
-        spreads[i] = (means[:, None] - means[None]).abs().amax((0, 1)).mean(0)  # the largest difference of two values
+        spreads[i] = _widest(sums[i][seen] / counts[seen, None, None, None])
     return spreads
 
 
@@ -79,19 +89,22 @@ def attribute_effects(split: Split, attributes: Sequence[Attribute], image_size:
         spans.append((first, len(columns)))
     design = torch.stack(columns, 1)  # (n, P)
     xty = torch.zeros(design.shape[1], 3 * image_size * image_size, dtype=torch.float64)
-    chunk = min(500, max(1, CHUNK_VALUES // (3 * image_size * image_size)))
-    for start in range(0, n, chunk):
-        idx = np.arange(start, min(n, start + chunk))
-        xty += design[idx].T @ (split.images(idx).double().flatten(1) / 255)
+    for idx, x in _chunks(split, n, image_size):
+        xty += design[idx].T @ x.flatten(1)
     # the pseudo-inverse: a value never seen, or two attributes always equal, leave the fit rank-deficient
     coef = (torch.linalg.pinv(design.T @ design) @ xty).view(-1, 3, image_size, image_size)
     effects = torch.zeros(len(attributes), image_size, image_size, dtype=torch.float64)
     for i, (a, (first, last)) in enumerate(zip(attributes, spans)):
         if (torch.bincount(labels[:, i], minlength=a.size) > 0).sum() < 2:
             continue
-        values = torch.cat([torch.zeros(1, 3, image_size, image_size, dtype=torch.float64), coef[first:last]])
-        effects[i] = (values[:, None] - values[None]).abs().amax((0, 1)).mean(0)
+        effects[i] = _widest(torch.cat([torch.zeros(1, 3, image_size, image_size, dtype=torch.float64),
+                                        coef[first:last]]))
     return effects
+
+
+def stored_maps(split: Split, attributes: Sequence[Attribute], image_size: int, mirrored: bool) -> torch.Tensor:
+    """The maps training stores in every checkpoint: :func:`change_maps` of :func:`attribute_effects`."""
+    return change_maps(attribute_effects(split, attributes, image_size), mirrored)
 
 
 def change_maps(spreads: torch.Tensor, mirrored: bool) -> torch.Tensor:

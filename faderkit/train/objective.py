@@ -71,8 +71,8 @@ class TermEnv:
         return self._cache[key]
 
     def attribute_spreads(self, images: int = MAP_IMAGES) -> torch.Tensor:
-        """:func:`faderkit.changemaps.attribute_spreads` of the train split, read once per run for the terms and the
-        change maps the checkpoints store (callers must not change it in place)."""
+        """:func:`faderkit.changemaps.attribute_spreads` of the train split, read once per run for every term that
+        weighs pixels by it (callers must not change it in place)."""
         return self.cached(f"attribute_spreads:{images}", lambda: attribute_spreads(
             self.train_split, self.attributes, self.recipe.data.image_size, images))
 

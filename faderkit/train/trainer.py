@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
-from ..changemaps import attribute_effects, change_maps
+from ..changemaps import stored_maps
 from ..data import BatchStream, open_dataset, prepare_batch, split_with_images
 from ..device import configure_backends, describe, gpu_recipe_on_cpu, pick_device
 from ..distributed import Dist
@@ -98,8 +98,7 @@ class Trainer:
         self.env, self.objective = env, Objective.build(env)  # the terms of train.objective, in summing order
         # where each attribute changes the training images, the others held fixed: stored in every checkpoint for
         # the local output mode
-        self.model.change_maps = change_maps(attribute_effects(self.train_split, self.attrs, r.data.image_size),
-                                             t.flip).to(self.device)
+        self.model.change_maps = stored_maps(self.train_split, self.attrs, r.data.image_size, t.flip).to(self.device)
         self.stream = BatchStream(self.train_split, t.batch_size // self.dist.world, seed=t.seed,
                                   rank=self.dist.rank, world=self.dist.world)
         prefetch = speed.prefetch if speed.prefetch is not None else self.device.type == "cuda"
