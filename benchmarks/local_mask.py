@@ -1,16 +1,17 @@
 """How the local output mode's mask trades locality for progress: eval's ground truth per mask setting.
 
     python benchmarks/local_mask.py runs/quickstart/best.safetensors [--split valid] [--images 300]
-    python benchmarks/local_mask.py CKPT --masks 0.1:2 0.2:2 0.3:2 0.2:1 --data-root data/toyfaces
+    python benchmarks/local_mask.py CKPT --masks 0.2:2:0 0.2:2:0.1 0.2:2:0.2 --data-root data/toyfaces
 
 For a checkpoint whose dataset can re-render its images (toy faces), eval's ground-truth section
-(faderkit/evaluate/groundtruth.py, unchanged) is computed once per mask THRESHOLD:GROW, the local mode's
-figures read for each, beside residual's: slider progress at 1, cosine, the change outside the true edit,
-flip PSNR, per attribute. The mask of faderkit/changemaps.py (a pixel keeps its change from THRESHOLD of
-its map's peak, the map grown by GROW px first) is what ``--mode local`` uses with the defaults
-MASK_THRESHOLD:MASK_GROW; the defaults were chosen with this on the toy faces' validation split
-(docs/quality.md, thirteenth round). A checkpoint trained before the maps were stored gets them from the
-train split, as training stores them now.
+(faderkit/evaluate/groundtruth.py, unchanged) is computed once per mask THRESHOLD:GROW[:SHARE[:SHAREGROW]], the
+local mode's figures read for each, beside residual's: slider progress at 1, cosine, the change outside the true
+edit, flip PSNR, per attribute. The mask of faderkit/changemaps.py (a pixel keeps its change from THRESHOLD of its
+map's peak, the map grown by GROW px first; there, from SHARE of the image's own largest change, grown by SHAREGROW
+px; SHARE 0: the maps alone) is what ``--mode local`` uses with the defaults MASK_THRESHOLD:MASK_GROW:PEAK_SHARE:
+PEAK_GROW; they were chosen with this on the toy faces' validation split (docs/quality.md, thirteenth and
+fourteenth rounds). A checkpoint trained before the maps were stored gets them from the train split, as training
+stores them now.
 """
 
 from __future__ import annotations
@@ -26,21 +27,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when
 
 from common import add_checkpoint_args, open_checkpoint  # noqa: E402
 
-from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, stored_maps  # noqa: E402
+from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, MaskSetting, stored_maps  # noqa: E402
 from faderkit.errors import FaderkitError  # noqa: E402
 from faderkit.evaluate import get_split  # noqa: E402
 from faderkit.evaluate.groundtruth import can_render, ground_truth  # noqa: E402
 
 
-def mask_setting(text: str) -> tuple[float, int]:
+def mask_setting(text: str) -> MaskSetting:
+    parts = text.split(":")
     try:
-        t, g = text.split(":")
-        setting = float(t), int(g)
+        if not 2 <= len(parts) <= 4:
+            raise ValueError
+        setting = MaskSetting(float(parts[0]), int(parts[1]), float(parts[2]) if len(parts) > 2 else PEAK_SHARE,
+                              int(parts[3]) if len(parts) > 3 else PEAK_GROW)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give THRESHOLD:GROW, e.g. 0.2:2") from None
-    if not (0 < setting[0] <= 1 and 0 <= setting[1] <= 8):
-        raise argparse.ArgumentTypeError(f"{text!r}: THRESHOLD in (0, 1], GROW in 0..8 px")
+        raise argparse.ArgumentTypeError(f"{text!r}: give THRESHOLD:GROW[:SHARE[:SHAREGROW]], e.g. 0.2:2:0.1") from None
+    if not (0 < setting.threshold <= 1 and 0 <= setting.grow <= 8 and 0 <= setting.peak_share <= 1
+            and 0 <= setting.peak_grow <= 8):
+        raise argparse.ArgumentTypeError(f"{text!r}: THRESHOLD in (0, 1], GROW in 0..8 px, SHARE in [0, 1], "
+                                         "SHAREGROW in 0..8 px")
     return setting
+
+
+def label(setting: MaskSetting) -> str:
+    return (f"threshold {setting.threshold:g}, grow {setting.grow}, own share {setting.peak_share:g}, grow "
+            f"{setting.peak_grow}")
 
 
 def figures(gt: dict, mode: str, names: list[str]) -> dict[str, list[float]]:
@@ -55,8 +66,9 @@ def main(argv=None) -> int:
     add_checkpoint_args(ap)
     ap.add_argument("--split", default="valid", help="the split measured [default: valid, where the mask is chosen]")
     ap.add_argument("--images", type=int, default=300, help="images of the split [default: %(default)s]")
-    ap.add_argument("--masks", type=mask_setting, nargs="+", metavar="THRESHOLD:GROW",
-                    default=[(0.1, 2), (MASK_THRESHOLD, MASK_GROW), (0.3, 2), (0.5, 2)])
+    ap.add_argument("--masks", type=mask_setting, nargs="+", metavar="THRESHOLD:GROW[:SHARE[:SHAREGROW]]",
+                    default=[MaskSetting(MASK_THRESHOLD, MASK_GROW, 0.0), MaskSetting(),
+                             MaskSetting(MASK_THRESHOLD, MASK_GROW, 2 * PEAK_SHARE)])
     args = ap.parse_args(argv)
     try:
         editor, recipe, dataset = open_checkpoint(args)
@@ -77,13 +89,13 @@ def main(argv=None) -> int:
     row = lambda label, f: print(f"| {label} | " + " | ".join(  # noqa: E731
         " / ".join(fmt.format(v) for v in f[k]) for k, fmt in
         (("progress", "{:.2f}"), ("cosine", "{:.2f}"), ("outside", "{:.0%}"), ("flip_psnr", "{:.1f}"))) + " |")
-    for i, (threshold, grow) in enumerate(args.masks):
-        model.mask_setting = (threshold, grow)
+    for i, setting in enumerate(args.masks):
+        model.mask_setting = setting
         with torch.no_grad():
             gt = ground_truth(model, dataset, split, n)
         if i == 0:
             row("none (residual)", figures(gt, "residual", names))
-        row(f"threshold {threshold:g}, grow {grow}", figures(gt, "local", names))
+        row(label(setting), figures(gt, "local", names))
     return 0
 
 

@@ -15,10 +15,18 @@ moved attributes change the training images: each map grown by :data:`MASK_GROW`
 pixel where the attribute never draws keeps none. The threshold and the growth were chosen on the validation
 split of the toy faces (docs/quality.md, thirteenth round): the largest threshold that left every slider's
 progress where the unmasked residual had it.
+
+A map holds every image's place of the attribute, so it is as wide as those places vary (a fringe reaches lower on a
+long face than on a short one), and each image kept the change over the part its own stroke does not reach. The
+mask of an edit (:class:`LocalMask`) therefore also looks at the image's own change: within the maps' mask, a pixel
+keeps its change from :data:`PEAK_SHARE` of the image's largest change up, grown by :data:`PEAK_GROW` px, and a
+share below (:func:`own_mask`). It scales with the change, so a slider at 0.5 keeps the same pixels as at 1.
+Chosen the same way (docs/quality.md, fourteenth round).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -33,6 +41,10 @@ MAP_IMAGES = 4000
 MASK_THRESHOLD = 0.2
 #: The maps are grown by this many pixels first: a face drawn a little off the mean keeps its change.
 MASK_GROW = 2
+#: Within the maps' mask, a pixel keeps all of its change from this share of the image's own largest change up.
+PEAK_SHARE = 0.1
+#: That per-image mask is grown by this many pixels (the edge of a stroke, fainter than its middle, stays).
+PEAK_GROW = 1
 #: Images are read in chunks of at most this many values (float64: 256 MB).
 CHUNK_VALUES = 2**25
 
@@ -123,6 +135,45 @@ def attribute_masks(maps: torch.Tensor, threshold: float = MASK_THRESHOLD, grow:
     if grow:
         maps = F.max_pool2d(maps[:, None], 2 * grow + 1, 1, grow)[:, 0]
     return (maps / threshold).clamp(0, 1)
+
+
+@dataclass(frozen=True)
+class MaskSetting:
+    """How the local mode masks an edit: the maps' ``threshold`` and ``grow`` (:func:`attribute_masks`), the image's
+    own ``peak_share`` and ``peak_grow`` (:func:`own_mask`; share 0: the maps alone)."""
+
+    threshold: float = MASK_THRESHOLD
+    grow: int = MASK_GROW
+    peak_share: float = PEAK_SHARE
+    peak_grow: int = PEAK_GROW
+
+
+@dataclass(frozen=True)
+class LocalMask:
+    """The local mode's mask of a batch of edits: ``where`` (B, 1, S, S), what of the change each pixel may keep
+    by the maps of the attributes moved (:func:`edit_mask`), then what the image's own change keeps."""
+
+    where: torch.Tensor
+    peak_share: float = PEAK_SHARE
+    peak_grow: int = PEAK_GROW
+
+    def keep(self, change: torch.Tensor) -> torch.Tensor:
+        """What of ``change`` (B, C, S, S) the edit adds."""
+        change = change * self.where
+        return change * own_mask(change, self.peak_share, self.peak_grow)
+
+
+def own_mask(change: torch.Tensor, share: float = PEAK_SHARE, grow: int = PEAK_GROW) -> torch.Tensor:
+    """(B, 1, S, S) in [0, 1]: per image, each pixel's change (mean over channels) over ``share`` of the image's
+    largest, clipped to 1 and grown by ``grow`` px: the stroke is kept whole, the faint change around it dropped, a
+    pixel in between keeps a share (no seam). The same for ``change`` times any positive number; an image without
+    change keeps nothing (there is nothing to keep). ``share`` 0: all ones."""
+    size = change.abs().mean(1, keepdim=True)
+    if share <= 0:
+        return torch.ones_like(size)
+    peak = size.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
+    mask = (size / (share * peak)).clamp(0, 1)
+    return F.max_pool2d(mask, 2 * grow + 1, 1, grow) if grow else mask
 
 
 def edit_mask(masks: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .changemaps import MASK_GROW, MASK_THRESHOLD, attribute_masks, edit_mask
+from .changemaps import LocalMask, MaskSetting, attribute_masks, edit_mask
 from .codes import blocks, labels_to_code
 from .errors import FaderkitError
 from .interfaces import ArchSpec, Attribute, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
@@ -42,8 +42,8 @@ class FaderModel(nn.Module):
         # (A, S, S): where each attribute changes the training images (faderkit.changemaps), stored in checkpoints
         # beside the weights, not in the state_dict (older checkpoints have none); None: unknown
         self.register_buffer("change_maps", None, persistent=False)
-        #: the local mode's mask: (threshold, growth in px) of faderkit.changemaps.attribute_masks
-        self.mask_setting = (MASK_THRESHOLD, MASK_GROW)
+        #: how the local mode masks an edit (faderkit.changemaps.MaskSetting)
+        self.mask_setting = MaskSetting()
         self._masks = None
 
     @classmethod
@@ -76,16 +76,18 @@ class FaderModel(nn.Module):
     def reconstruct(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x), code)
 
-    def edit_mask(self, code: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-        """(B, 1, S, S): how much of the change from ``code`` to ``target`` (B, code size) each pixel keeps in the
-        ``local`` output mode, from the change maps of the attributes whose block moves; None without maps."""
+    def edit_mask(self, code: torch.Tensor, target: torch.Tensor) -> LocalMask | None:
+        """The ``local`` output mode's mask of the change from ``code`` to ``target`` (B, code size): where the change
+        maps of the attributes whose block moves let it be, and how the image's own change is kept there
+        (:attr:`mask_setting`); None without maps."""
         if self.change_maps is None:
             return None
-        if self._masks is None or self._masks[0] is not self.change_maps or self._masks[1] != self.mask_setting:
-            self._masks = (self.change_maps, self.mask_setting, attribute_masks(self.change_maps.float(),
-                                                                                *self.mask_setting))
+        st = self.mask_setting
+        if self._masks is None or self._masks[0] is not self.change_maps or self._masks[1] != (st.threshold, st.grow):
+            self._masks = (self.change_maps, (st.threshold, st.grow),
+                           attribute_masks(self.change_maps.float(), st.threshold, st.grow))
         moved = torch.stack([(target[:, s] - code[:, s]).abs().amax(1) > 1e-6 for s in blocks(self.attributes)], 1)
-        return edit_mask(self._masks[2], moved)
+        return LocalMask(edit_mask(self._masks[2], moved), st.peak_share, st.peak_grow)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> "Encoded":
         """``x`` encoded once, with its own code and reconstruction, for decoding with attributes swapped."""

@@ -39,8 +39,9 @@ class OutputMode:
 MODES: tuple[OutputMode, ...] = (
     OutputMode("local", adds_change=True, whole_photo=True, local=True,
                help="residual with the change kept where the attributes you move change the training images (their "
-                    "change maps, stored in the checkpoint when it was trained): the faint blotches over background "
-                    "and cheeks are dropped, the attribute's own change kept (a checkpoint without maps: residual)",
+                    "change maps, stored in the checkpoint when it was trained) and, there, where the change is at "
+                    "least a tenth of the image's own largest: the faint blotches over background and cheeks are "
+                    "dropped, the attribute's own stroke kept (a checkpoint without maps: residual)",
                note="the whole photo, changed only where the attribute draws"),
     OutputMode("residual", adds_change=True, whole_photo=True,
                help="the input at its own size plus the change the model makes (what the edit leaves alone keeps "
@@ -85,9 +86,9 @@ def quiet(change, floor: float):
 
 def kept(change, mode: OutputMode, mask=None):
     """What of the change D(z, y') - D(z, y) an ``adds_change`` mode adds: without its faint part (``floor``),
-    times ``mask`` (B, 1, S, S) in a ``local`` mode (None: all of it)."""
+    and what ``mask`` keeps of it in a ``local`` mode (a :class:`faderkit.changemaps.LocalMask`; None: all of it)."""
     change = quiet(change, mode.floor)
-    return change * mask if mode.local and mask is not None else change
+    return mask.keep(change) if mode.local and mask is not None else change
 
 
 def edited(x, recon, decoded, mode: str | OutputMode, mask=None):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from faderkit.changemaps import (MASK_GROW, MASK_THRESHOLD, attribute_effects, attribute_masks, attribute_spreads,
-                                 change_maps, edit_mask, valid_maps)
+from faderkit.changemaps import (MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, LocalMask, attribute_effects,
+                                 attribute_masks, attribute_spreads, change_maps, edit_mask, own_mask, valid_maps)
 from faderkit.interfaces import Attribute, Split
 
 
@@ -29,6 +29,41 @@ def test_an_edit_keeps_the_largest_mask_of_the_attributes_it_moves():
     assert torch.equal(m[0, 0], masks[0])
     assert torch.equal(m[1, 0], torch.maximum(masks[0], masks[2]))
     assert m[2].abs().sum() == 0  # nothing moved: nothing changes
+
+
+def _stroke_and_blotch():
+    """(2, 3, 16, 16) changes: a strong stroke (row 8) and a faint blotch in a corner; the second image the first
+    at a fifth of the size (a slider at 0.2)."""
+    c = torch.zeros(1, 3, 16, 16)
+    c[0, :, 8, 3:13] = 0.5
+    c[0, 0, 8, 7] = -0.6  # one channel the other way: the size is over channels, sign aside
+    c[0, :, 0:3, 0:3] = 0.5 * PEAK_SHARE / 4  # a quarter of the share of the peak
+    return torch.cat([c, c / 5])
+
+
+def test_the_images_own_mask_keeps_the_stroke_drops_the_faint_blotch_and_scales_with_the_change():
+    change = _stroke_and_blotch()
+    m = own_mask(change)
+    assert m.shape == (2, 1, 16, 16)
+    g = PEAK_GROW
+    assert (m[0, 0, 8 - g:9 + g, 3 - g:13 + g] == 1).all()  # the stroke, grown by PEAK_GROW px, whole
+    peak = (0.6 + 0.5 + 0.5) / 3  # the largest change, pixel (8, 7), a mean over channels
+    assert m[0, 0, 0, 0] == pytest.approx(0.5 * PEAK_SHARE / 4 / (PEAK_SHARE * peak))  # a share of it, no seam
+    assert (m[0, 0, 12:, 12:] == 0).all()  # no change there: nothing kept
+    assert torch.allclose(m[1], m[0])  # the same pixels at a fifth of the change
+    assert torch.equal(own_mask(change, share=0), torch.ones(2, 1, 16, 16))
+    assert torch.equal(own_mask(torch.zeros(1, 3, 4, 4)), torch.zeros(1, 1, 4, 4))
+
+
+def test_a_local_mask_keeps_the_change_where_the_maps_let_it_then_where_the_image_draws():
+    change = _stroke_and_blotch()
+    where = torch.ones(2, 1, 16, 16)
+    where[:, :, 8, 10:] = 0  # the maps drop the stroke's right end
+    kept = LocalMask(where).keep(change)
+    assert (kept[:, :, 8, 10:] == 0).all() and torch.equal(kept[:, :, 8, 3:7], change[:, :, 8, 3:7])
+    assert kept[:, :, 0:3, 0:3].abs().amax() < change[:, :, 0:3, 0:3].abs().amax() / 2  # the blotch mostly gone
+    assert torch.equal(LocalMask(where, peak_share=0).keep(change), change * where)  # the maps alone
+    assert torch.allclose(LocalMask(where).keep(change)[1], kept[0] / 5)  # a slider's fraction keeps the same share
 
 
 def test_maps_lose_their_noise_floor_are_mirrored_and_scaled_to_one():

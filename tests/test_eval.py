@@ -520,7 +520,7 @@ def test_local_mask_rows_are_evals_local_figures_and_a_higher_threshold_keeps_le
     import importlib.util
     from pathlib import Path
 
-    from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD
+    from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, MaskSetting
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "local_mask.py"
     spec = importlib.util.spec_from_file_location("local_mask", path)
@@ -529,18 +529,21 @@ def test_local_mask_rows_are_evals_local_figures_and_a_higher_threshold_keeps_le
     _, r = evaluated
     n = r["ground_truth"]["images"]
     assert lm.main([str(fresh_ckpt), "--split", "test", "--images", str(n),
-                    "--masks", f"{MASK_THRESHOLD}:{MASK_GROW}", "1:0"]) == 0
+                    "--masks", f"{MASK_THRESHOLD}:{MASK_GROW}", "1:0:0", "1:0:0.5:0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in lines if line.startswith("| ") and "---" not in line}
     gt = r["ground_truth"]
-    for mode, label in (("residual", "none (residual)"), ("local", f"threshold {MASK_THRESHOLD:g}, grow {MASK_GROW}")):
+    for mode, label in (("residual", "none (residual)"), ("local", lm.label(MaskSetting()))):
         pa = [gt[mode]["per_attribute"][a]["slider"] for a in ("Smiling", "Eyeglasses")]
         assert rows[label][0] == " / ".join(f"{s['progress_edit'][-1]:.2f}" for s in pa)  # eval's own figures
         assert rows[label][2] == " / ".join(f"{s['outside']:.0%}" for s in pa)
     outside = lambda label: [float(v.strip(" %")) for v in rows[label][2].split(" / ")]  # noqa: E731
-    assert all(a <= b for a, b in zip(outside("threshold 1, grow 0"), outside("none (residual)")))
-    with pytest.raises(SystemExit):
-        lm.main([str(fresh_ckpt), "--masks", "0.2"])  # THRESHOLD:GROW, both
+    maps_only, own_too = lm.label(MaskSetting(1, 0, 0)), lm.label(MaskSetting(1, 0, 0.5, 0))
+    assert all(a <= b for a, b in zip(outside(maps_only), outside("none (residual)")))
+    assert all(a <= b for a, b in zip(outside(own_too), outside(maps_only)))  # the image's own mask keeps less
+    for bad in ("0.2", "0.2:2:1.5", "0.2:2:0.1:1:3"):
+        with pytest.raises(SystemExit):
+            lm.main([str(fresh_ckpt), "--masks", bad])
 
 
 # ---------------------------------------------------------------- benchmarks/latent_readers.py

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .. import atomic
+from ..changemaps import PEAK_SHARE
 from ..tiles import value_label
 from ..model import OUTPUT_MODES
 from .groundtruth import DEFINITION as GT_DEFINITION
@@ -14,7 +15,8 @@ DEFINITIONS = {
     "output_modes": "Every edit is measured in each output mode: residual, the image plus the change the decoder "
                     "makes, x + D(z, y') - D(z, y), clamped to [-1, 1]; local, the same change times a mask that "
                     "keeps it where the moved attributes change the training images (the change maps stored in the "
-                    "checkpoint, faderkit/changemaps.py; change_maps false: none stored, local is residual); clean, "
+                    "checkpoint, faderkit/changemaps.py; change_maps false: none stored, local is residual) and, "
+                    f"there, from {PEAK_SHARE:g} of the image's own largest change up; clean, "
                     "the change without its faint part (each pixel's change shrunk by 4/255); decoded, the decoder's "
                     "image D(z, y') itself (the paper's output). Reconstruction and the latent probe do not depend on "
                     "the mode.",
