@@ -53,6 +53,42 @@ def open_checkpoint(args):
     return editor, recipe, open_dataset(recipe)
 
 
+def add_rendered_args(ap, split_help: str = "the split measured [default: %(default)s]") -> None:
+    """:func:`add_checkpoint_args` and the split and images of a measure against a dataset's renders."""
+    add_checkpoint_args(ap)
+    ap.add_argument("--split", default="valid", help=split_help)
+    ap.add_argument("--images", type=int, default=300, help="images of the split [default: %(default)s]")
+
+
+def open_rendered(args):
+    """(editor, dataset, split, n, names) for :func:`add_rendered_args`' arguments, a measure against a dataset's
+    renders (eval's ground truth): :func:`open_checkpoint`, the split and its first ``images``, the binary
+    attributes' names; a checkpoint from before change maps were stored gets the maps training stores now. Prints
+    what is measured, or a one-line error and returns None (a dataset that cannot render, a checkpoint that does not
+    load)."""
+    from faderkit.changemaps import stored_maps
+    from faderkit.errors import FaderkitError
+    from faderkit.evaluate import get_split
+    from faderkit.evaluate.groundtruth import can_render
+
+    try:
+        editor, recipe, dataset = open_checkpoint(args)
+        if not can_render(dataset):
+            raise FaderkitError(f"{recipe.data.name} cannot re-render its images: no ground truth to measure against")
+        model = editor.model
+        if model.change_maps is None:
+            model.change_maps = stored_maps(get_split(dataset, "train"), dataset.attributes, recipe.data.image_size,
+                                            recipe.train.schedule.flip).to(editor.device)
+        split = get_split(dataset, args.split)
+    except FaderkitError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return None
+    n = min(args.images, len(split))
+    names = [a.name for a in editor.attributes if a.binary]
+    print(f"{args.checkpoint}: {n} {args.split} images; per attribute {' / '.join(names)}")
+    return editor, dataset, split, n, names
+
+
 def set_threads(n: int) -> None:
     import torch
 

@@ -25,12 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when a test loads this file
 
-from common import add_checkpoint_args, open_checkpoint  # noqa: E402
+from common import add_rendered_args, open_rendered  # noqa: E402
 
-from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, MaskSetting, stored_maps  # noqa: E402
-from faderkit.errors import FaderkitError  # noqa: E402
-from faderkit.evaluate import get_split  # noqa: E402
-from faderkit.evaluate.groundtruth import can_render, ground_truth  # noqa: E402
+from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, MaskSetting  # noqa: E402
+from faderkit.evaluate.groundtruth import ground_truth  # noqa: E402
 
 
 def mask_setting(text: str) -> MaskSetting:
@@ -63,28 +61,16 @@ def figures(gt: dict, mode: str, names: list[str]) -> dict[str, list[float]]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_checkpoint_args(ap)
-    ap.add_argument("--split", default="valid", help="the split measured [default: valid, where the mask is chosen]")
-    ap.add_argument("--images", type=int, default=300, help="images of the split [default: %(default)s]")
+    add_rendered_args(ap, "the split measured [default: valid, where the mask is chosen]")
     ap.add_argument("--masks", type=mask_setting, nargs="+", metavar="THRESHOLD:GROW[:SHARE[:SHAREGROW]]",
                     default=[MaskSetting(MASK_THRESHOLD, MASK_GROW, 0.0), MaskSetting(),
                              MaskSetting(MASK_THRESHOLD, MASK_GROW, 2 * PEAK_SHARE)])
     args = ap.parse_args(argv)
-    try:
-        editor, recipe, dataset = open_checkpoint(args)
-        if not can_render(dataset):
-            raise FaderkitError(f"{recipe.data.name} cannot re-render its images: no ground truth to measure against")
-        model = editor.model
-        if model.change_maps is None:  # a checkpoint from before the maps were stored
-            model.change_maps = stored_maps(get_split(dataset, "train"), dataset.attributes, recipe.data.image_size,
-                                            recipe.train.schedule.flip).to(editor.device)
-        split = get_split(dataset, args.split)
-        n = min(args.images, len(split))
-    except FaderkitError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+    opened = open_rendered(args)
+    if opened is None:
         return 1
-    names = [a.name for a in editor.attributes if a.binary]
-    print(f"{args.checkpoint}: {n} {args.split} images; per attribute {' / '.join(names)}")
+    editor, dataset, split, n, names = opened
+    model = editor.model
     print("| mask | progress at 1 | cosine | outside | flip PSNR |\n|---|---|---|---|---|")
     row = lambda label, f: print(f"| {label} | " + " | ".join(  # noqa: E731
         " / ".join(fmt.format(v) for v in f[k]) for k, fmt in

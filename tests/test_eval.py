@@ -457,17 +457,21 @@ def test_curves_of_a_folder_that_is_not_a_run(tmp_path):
     assert_one_line_error(invoke("curves", tmp_path / "nowhere"), "run directory not found")
 
 
-# ---------------------------------------------------------------- benchmarks/slider_bound.py
-
-def _slider_bound():
+def _benchmark(name: str):
+    """benchmarks/NAME.py loaded as a module (its main() takes argv)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "slider_bound.py"
-    spec = importlib.util.spec_from_file_location("slider_bound", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- benchmarks/slider_bound.py
+
+def _slider_bound():
+    return _benchmark("slider_bound")
 
 
 def test_slider_bound_progress_is_the_projection_on_the_true_change():
@@ -517,15 +521,9 @@ def test_the_report_says_when_local_is_residual_for_want_of_maps(evaluated):
 
 def test_local_mask_rows_are_evals_local_figures_and_a_higher_threshold_keeps_less_outside(evaluated, fresh_ckpt,
                                                                                            capsys):
-    import importlib.util
-    from pathlib import Path
-
     from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, MaskSetting
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "local_mask.py"
-    spec = importlib.util.spec_from_file_location("local_mask", path)
-    lm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lm)
+    lm = _benchmark("local_mask")
     _, r = evaluated
     n = r["ground_truth"]["images"]
     assert lm.main([str(fresh_ckpt), "--split", "test", "--images", str(n),
@@ -546,21 +544,36 @@ def test_local_mask_rows_are_evals_local_figures_and_a_higher_threshold_keeps_le
             lm.main([str(fresh_ckpt), "--masks", bad])
 
 
+# ---------------------------------------------------------------- benchmarks/slider_gain.py
+
+def test_slider_gain_at_one_is_evals_edit_and_a_larger_gain_moves_further(evaluated, fresh_ckpt, capsys):
+    sg = _benchmark("slider_gain")
+    _, r = evaluated
+    n = r["ground_truth"]["images"]
+    assert sg.main([str(fresh_ckpt), "--split", "test", "--images", str(n), "--gains", "1", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {tuple(line.split(" | ")[:2]): line.split(" | ")[2:] for line in lines if line.startswith("| ") and "---" not in line}
+    gt = r["ground_truth"]
+    for mode in ("local", "residual"):
+        pa = [gt[mode]["per_attribute"][a]["slider"] for a in ("Smiling", "Eyeglasses")]
+        assert rows[("| 1", mode)][0] == " / ".join(f"{s['progress_edit'][-1]:.2f}" for s in pa)  # eval's own edit
+        assert rows[("| 1", mode)][2] == " / ".join(f"{s['ratio']:.2f}" for s in pa)
+    ratio = lambda g: [float(v) for v in rows[(f"| {g}", "residual")][2].split(" / ")]  # noqa: E731
+    assert all(b > 1.5 * a for a, b in zip(ratio(1), ratio(2)))  # the code moved twice as far: about twice the change
+    for bad in ("0", "-1", "x", "11"):
+        with pytest.raises(SystemExit):
+            sg.main([str(fresh_ckpt), "--gains", bad])
+
+
 # ---------------------------------------------------------------- benchmarks/latent_readers.py
 
 def test_latent_readers_rank_probe_is_evals_and_every_reader_reads_a_gap(evaluated, fresh_ckpt, toy_root, capsys):
     """The diagnosis of docs/quality.md's tenth round: its rank probe is eval's (same latents, same seed: the same
     gaps), and each other reader gives one gap per attribute, printed in points."""
-    import importlib.util
-    from pathlib import Path
-
     from faderkit.recipe import validate
     from faderkit_plugins.toyfaces.dataset import ToyFaces
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "latent_readers.py"
-    spec = importlib.util.spec_from_file_location("latent_readers", path)
-    lr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lr)
+    lr = _benchmark("latent_readers")
     _, r = evaluated
     editor = faderkit.load(fresh_ckpt)
     recipe = validate(editor.meta["recipe"], "the tiny run's", stored=True)
