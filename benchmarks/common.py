@@ -89,6 +89,31 @@ def open_rendered(args):
     return editor, dataset, split, n, names
 
 
+#: The per-attribute figures of eval's ground truth a measure against renders prints: (title, format, reader of one
+#: attribute's section of a mode).
+GT_COLUMNS = {
+    "progress": ("progress at 1", "{:.2f}", lambda pa: pa["slider"]["progress_edit"][-1]),
+    "cosine": ("cosine", "{:.2f}", lambda pa: pa["slider"]["cosine"]),
+    "ratio": ("ratio", "{:.2f}", lambda pa: pa["slider"]["ratio"]),
+    "outside": ("outside", "{:.0%}", lambda pa: pa["slider"]["outside"]),
+    "flip_psnr": ("flip PSNR", "{:.1f}", lambda pa: pa["flip"]["psnr"]),
+}
+
+
+def gt_header(first: list[str], columns: list[str]) -> str:
+    """The markdown head of a table whose rows are ``first`` cells then :func:`gt_row`'s ``columns``."""
+    titles = first + [GT_COLUMNS[c][0] for c in columns]
+    return "| " + " | ".join(titles) + " |\n|" + "---|" * len(titles)
+
+
+def gt_row(first: list[str], gt: dict, mode: str, names: list[str], columns: list[str]) -> str:
+    """One markdown row: ``first`` cells, then per column of :data:`GT_COLUMNS` the figure of each attribute in
+    ``names`` (joined by " / ") in output ``mode`` of eval's ground-truth section ``gt``."""
+    pa = gt[mode]["per_attribute"]
+    cells = [" / ".join(fmt.format(read(pa[a])) for a in names) for _, fmt, read in (GT_COLUMNS[c] for c in columns)]
+    return "| " + " | ".join(first + cells) + " |"
+
+
 def set_threads(n: int) -> None:
     import torch
 

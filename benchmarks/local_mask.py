@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when a test loads this file
 
-from common import add_rendered_args, open_rendered  # noqa: E402
+from common import add_rendered_args, gt_header, gt_row, open_rendered  # noqa: E402
 
 from faderkit.changemaps import MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, MaskSetting  # noqa: E402
 from faderkit.evaluate.groundtruth import ground_truth  # noqa: E402
@@ -52,13 +52,6 @@ def label(setting: MaskSetting) -> str:
             f"{setting.peak_grow}")
 
 
-def figures(gt: dict, mode: str, names: list[str]) -> dict[str, list[float]]:
-    pa = gt[mode]["per_attribute"]
-    sl = [pa[a]["slider"] for a in names]
-    return {"progress": [s["progress_edit"][-1] for s in sl], "cosine": [s["cosine"] for s in sl],
-            "outside": [s["outside"] for s in sl], "flip_psnr": [pa[a]["flip"]["psnr"] for a in names]}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_rendered_args(ap, "the split measured [default: valid, where the mask is chosen]")
@@ -71,17 +64,15 @@ def main(argv=None) -> int:
         return 1
     editor, dataset, split, n, names = opened
     model = editor.model
-    print("| mask | progress at 1 | cosine | outside | flip PSNR |\n|---|---|---|---|---|")
-    row = lambda label, f: print(f"| {label} | " + " | ".join(  # noqa: E731
-        " / ".join(fmt.format(v) for v in f[k]) for k, fmt in
-        (("progress", "{:.2f}"), ("cosine", "{:.2f}"), ("outside", "{:.0%}"), ("flip_psnr", "{:.1f}"))) + " |")
+    columns = ["progress", "cosine", "outside", "flip_psnr"]
+    print(gt_header(["mask"], columns))
     for i, setting in enumerate(args.masks):
         model.mask_setting = setting
         with torch.no_grad():
             gt = ground_truth(model, dataset, split, n)
         if i == 0:
-            row("none (residual)", figures(gt, "residual", names))
-        row(label(setting), figures(gt, "local", names))
+            print(gt_row(["none (residual)"], gt, "residual", names, columns))
+        print(gt_row([label(setting)], gt, "local", names, columns))
     return 0
 
 

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when a test loads this file
 
-from common import add_rendered_args, open_rendered  # noqa: E402
+from common import add_rendered_args, gt_header, gt_row, open_rendered  # noqa: E402
 
 from faderkit.codes import blocks  # noqa: E402
 from faderkit.evaluate.groundtruth import ground_truth  # noqa: E402
@@ -60,14 +60,6 @@ class Gained:
         return _GainedEncoded(self.model, x, labels, self.gain)
 
 
-def figures(gt: dict, mode: str, names: list[str]) -> dict[str, list[float]]:
-    pa = gt[mode]["per_attribute"]
-    sl = [pa[a]["slider"] for a in names]
-    return {"progress": [s["progress_edit"][-1] for s in sl], "cosine": [s["cosine"] for s in sl],
-            "ratio": [s["ratio"] for s in sl], "outside": [s["outside"] for s in sl],
-            "flip_psnr": [pa[a]["flip"]["psnr"] for a in names]}
-
-
 def positive(text: str) -> float:
     try:
         g = float(text)
@@ -88,16 +80,13 @@ def main(argv=None) -> int:
         return 1
     editor, dataset, split, n, names = opened
     model = editor.model
-    print("| gain | mode | progress at 1 | cosine | ratio | outside | flip PSNR |\n|---|---|---|---|---|---|---|")
+    columns = ["progress", "cosine", "ratio", "outside", "flip_psnr"]
+    print(gt_header(["gain", "mode"], columns))
     for g in args.gains:
         with torch.no_grad():
             gt = ground_truth(Gained(model, g), dataset, split, n)
         for mode in ("local", "residual"):
-            f = figures(gt, mode, names)
-            print(f"| {g:g} | {mode} | " + " | ".join(
-                " / ".join(fmt.format(v) for v in f[k]) for k, fmt in
-                (("progress", "{:.2f}"), ("cosine", "{:.2f}"), ("ratio", "{:.2f}"), ("outside", "{:.0%}"),
-                 ("flip_psnr", "{:.1f}"))) + " |")
+            print(gt_row([f"{g:g}", mode], gt, mode, names, columns))
     return 0
 
 

@@ -151,16 +151,16 @@ class MaskSetting:
 @dataclass(frozen=True)
 class LocalMask:
     """The local mode's mask of a batch of edits: ``where`` (B, 1, S, S), what of the change each pixel may keep
-    by the maps of the attributes moved (:func:`edit_mask`), then what the image's own change keeps."""
+    by the maps of the attributes moved (:func:`edit_mask`), then what the image's own change keeps by ``setting``'s
+    peak share and growth."""
 
     where: torch.Tensor
-    peak_share: float = PEAK_SHARE
-    peak_grow: int = PEAK_GROW
+    setting: MaskSetting = MaskSetting()
 
     def keep(self, change: torch.Tensor) -> torch.Tensor:
         """What of ``change`` (B, C, S, S) the edit adds."""
         change = change * self.where
-        return change * own_mask(change, self.peak_share, self.peak_grow)
+        return change * own_mask(change, self.setting.peak_share, self.setting.peak_grow)
 
 
 def own_mask(change: torch.Tensor, share: float = PEAK_SHARE, grow: int = PEAK_GROW) -> torch.Tensor:

@@ -87,7 +87,7 @@ class FaderModel(nn.Module):
             self._masks = (self.change_maps, (st.threshold, st.grow),
                            attribute_masks(self.change_maps.float(), st.threshold, st.grow))
         moved = torch.stack([(target[:, s] - code[:, s]).abs().amax(1) > 1e-6 for s in blocks(self.attributes)], 1)
-        return LocalMask(edit_mask(self._masks[2], moved), st.peak_share, st.peak_grow)
+        return LocalMask(edit_mask(self._masks[2], moved), st)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor) -> "Encoded":
         """``x`` encoded once, with its own code and reconstruction, for decoding with attributes swapped."""

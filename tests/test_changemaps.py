@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from faderkit.changemaps import (MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, LocalMask, attribute_effects,
-                                 attribute_masks, attribute_spreads, change_maps, edit_mask, own_mask, valid_maps)
+from faderkit.changemaps import (MASK_GROW, MASK_THRESHOLD, PEAK_GROW, PEAK_SHARE, LocalMask, MaskSetting,
+                                 attribute_effects, attribute_masks, attribute_spreads, change_maps, edit_mask,
+                                 own_mask, valid_maps)
 from faderkit.interfaces import Attribute, Split
 
 
@@ -62,7 +63,7 @@ def test_a_local_mask_keeps_the_change_where_the_maps_let_it_then_where_the_imag
     kept = LocalMask(where).keep(change)
     assert (kept[:, :, 8, 10:] == 0).all() and torch.equal(kept[:, :, 8, 3:7], change[:, :, 8, 3:7])
     assert kept[:, :, 0:3, 0:3].abs().amax() < change[:, :, 0:3, 0:3].abs().amax() / 2  # the blotch mostly gone
-    assert torch.equal(LocalMask(where, peak_share=0).keep(change), change * where)  # the maps alone
+    assert torch.equal(LocalMask(where, MaskSetting(peak_share=0)).keep(change), change * where)  # the maps alone
     assert torch.allclose(LocalMask(where).keep(change)[1], kept[0] / 5)  # a slider's fraction keeps the same share
 
 

@@ -470,12 +470,8 @@ def _benchmark(name: str):
 
 # ---------------------------------------------------------------- benchmarks/slider_bound.py
 
-def _slider_bound():
-    return _benchmark("slider_bound")
-
-
 def test_slider_bound_progress_is_the_projection_on_the_true_change():
-    sb = _slider_bound()
+    sb = _benchmark("slider_bound")
     d = torch.rand(3, 3, 8, 8)
     d[2] = 0  # an image the attribute does not change is left out
     assert sb.progress(d, d) == pytest.approx(1)
@@ -486,7 +482,7 @@ def test_slider_bound_edit_figure_is_evals_decoded_progress(evaluated, fresh_ckp
     """The benchmark's 'edit' column is eval's slider progress at 1 (decoded mode), recomputed on the same images."""
     from faderkit_plugins.toyfaces.dataset import ToyFaces
 
-    sb = _slider_bound()
+    sb = _benchmark("slider_bound")
     _, r = evaluated
     n = r["ground_truth"]["images"]
     editor = faderkit.load(fresh_ckpt)
