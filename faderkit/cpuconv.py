@@ -111,7 +111,13 @@ def _key(m: nn.Module, x: torch.Tensor) -> str:
     ac = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
     return (f"{type(m).__name__}|x{tuple(x.shape)}:{str(x.dtype)[6:]}|w{tuple(m.weight.shape)}:{str(m.weight.dtype)[6:]}"
             f"|s{m.stride[0]}p{m.padding[0]}|b{int(m.bias is not None)}|g{int(x.requires_grad)}"
-            f"|autocast {str(ac)[6:] if ac else 'off'}")
+            f"|autocast {str(ac)[6:] if ac else 'off'}{_layout_tag(x)}")
+
+
+def _layout_tag(x: torch.Tensor) -> str:
+    """'' for an NCHW input (the keys as before), '|nhwc-in' for a channels_last one: a layer whose input already
+    comes in channels_last pays no copy on the nhwc path, so its choice is measured apart."""
+    return "|nhwc-in" if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) else ""
 
 
 def _machine() -> str:

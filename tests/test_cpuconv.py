@@ -146,6 +146,16 @@ def test_a_training_call_measures_its_shape_once_and_the_cache_remembers(monkeyp
     assert len(measured) == 3
 
 
+def test_a_channels_last_input_is_measured_apart_and_an_nchw_key_is_unchanged():
+    conv = CPUConv2d(6, 5, 4, 2, 1)
+    x = torch.randn(2, 6, 16, 16)
+    plain, nhwc = cpuconv._key(conv, x), cpuconv._key(conv, x.contiguous(memory_format=torch.channels_last))
+    assert plain.endswith("|autocast off")  # the keys cached before stop 39 stay valid
+    assert nhwc == plain + "|nhwc-in"
+    one_pixel = torch.randn(2, 6, 1, 1).contiguous(memory_format=torch.channels_last)  # both layouts at once
+    assert not cpuconv._key(conv, one_pixel).endswith("nhwc-in")
+
+
 def test_static_mode_measures_nothing(monkeypatch):
     monkeypatch.setattr(cpuconv, "TUNE", False)
     monkeypatch.setattr(cpuconv, "MATMUL", True)

@@ -80,6 +80,35 @@ def test_a_refining_decoder_draws_at_full_size_with_the_code():
     assert seen == [((2, 8 + a.code_dim, 32, 32), (2, 3, 32, 32))]  # at the image's own size
 
 
+def test_the_tiled_code_keeps_the_maps_layout_and_the_decoder_its_values(monkeypatch):
+    """A map in channels_last (cpuconv's nhwc path) concatenated with the tiled code stays channels_last, so the
+    next layer copies nothing; an NCHW map stays NCHW; the decoder draws the same image either way."""
+    from faderkit import cpuconv
+    from faderkit_plugins.paper import networks
+
+    code = torch.randn(2, 3)
+    for layout in (torch.channels_last, torch.contiguous_format):
+        x = torch.randn(2, 5, 8, 8, dtype=torch.bfloat16).contiguous(memory_format=layout)
+        tile = networks.in_layout_of(x, code[:, :, None, None].expand(-1, -1, 8, 8))
+        joined = torch.cat([x, tile], 1)
+        assert tile.dtype == torch.bfloat16 and joined.is_contiguous(memory_format=layout)
+        assert torch.equal(joined[:, 5:], code.to(torch.bfloat16)[:, :, None, None].expand(-1, -1, 8, 8))
+    enc, a = encoder_and_arch()
+    dec = registries()["decoder"].create("paper", a, refine=8)
+    feats, y = enc(torch.randn(2, 3, 32, 32)), torch.rand(2, a.code_dim)
+    monkeypatch.setattr(cpuconv, "_path", lambda m, x, positions: "nhwc")  # every layer on the nhwc path
+    inputs = []
+    for layer in dec.layers:
+        layer[0].register_forward_pre_hook(lambda m, inp: inputs.append(inp[0]))
+    got = dec(feats, y)
+    assert all(t.is_contiguous(memory_format=torch.channels_last) for t in inputs[1:])
+    monkeypatch.setattr(networks, "in_layout_of", lambda x, extra: extra.to(x.dtype))  # the tile as before
+    inputs.clear()
+    want = dec(feats, y)
+    assert not any(t.is_contiguous(memory_format=torch.channels_last) for t in inputs[1:])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("head", ["plain", "change"])
 def test_a_film_decoder_starts_as_the_paper_and_learns_how_the_code_scales_each_map(head):
     enc, a = encoder_and_arch()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from faderkit.quantiles import row_quantiles, sorted_columns
 from faderkit.train.adversary import replay_loaded, replay_tensors, warmed_up
 from faderkit.train.objective import LossTerm, Step, TermEnv
 
@@ -41,22 +42,13 @@ def normal_gap(v: torch.Tensor) -> torch.Tensor:
     return (v - torch.special.ndtri(levels)).abs().mean(1)
 
 
-def sorted_columns(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The columns of ``x`` (n, k) as sorted rows (k, n), with the sort's indices (sorted along contiguous memory:
-    three times faster than along the strided dimension)."""
-    return x.t().contiguous().sort(dim=1)
-
-
 def robust_standardised(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each column of ``z`` (n, d) centred on its median and divided by its interquartile range (as a normal's
     deviation): the standardised latents (n, d), and their columns sorted (d, n) with the sort's indices. One sort
-    gives both: the quartiles are read from it (interpolated as torch.quantile does), and the standardisation
-    keeps each column's order."""
+    gives both: the quartiles are read from it (as torch.quantile does), and the standardisation keeps each
+    column's order."""
     v, order = sorted_columns(z)
-    pos = torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64) * (z.shape[0] - 1)
-    lo, frac = pos.floor().long(), (pos - pos.floor()).to(z.dtype).to(z.device)
-    hi = (lo + 1).clamp(max=z.shape[0] - 1)
-    q = v[:, lo] * (1 - frac) + v[:, hi] * frac                   # (d, 3)
+    q = row_quantiles(v, [0.25, 0.5, 0.75])                      # (d, 3)
     median, scale = q[:, 1], ((q[:, 2] - q[:, 0]) / 1.349).clamp_min(1e-6)
     return (z - median) / scale, (v - median[:, None]) / scale[:, None], order
 
