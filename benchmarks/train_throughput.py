@@ -21,8 +21,11 @@ batch 32, 3 binary attributes, toy faces):
   precision rows  fp32 (train.speed.amp off), bf16 (autocast), bf16-channels-last, bf16-no-cpuconv, fp32-static,
                   bf16-static: the default row
                   is train.speed.amp auto, so it is fp32 or bf16 as this machine's calibration decides
+  stop38          default with stop 38's decoder tile (NCHW: a channels_last map concatenated with it is copied
+                  back by the next layer) and robust reader's quartiles (torch.quantile's strided sort)
   quickstart      --quickstart: recipes/quickstart.yaml as shipped (64 px, 5 layers, 32..256 maps, mlp
-                  discriminator, dis_steps 5 on replayed latents), with e5da8c6's settings, with amp off and
+                  discriminator, dis_steps 5 on replayed latents), with e5da8c6's settings, with stop 38's code
+                  (quickstart-38), with amp off and
                   bf16 (its precision choice), and with the discriminator's standard reader in place of the
                   robust one; with the implied time of its steps
 
@@ -44,9 +47,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
-import cpu_peak
-import published_ref
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py and the others, also when a test loads this file
+import common  # noqa: E402
+import cpu_peak  # noqa: E402
+import published_ref  # noqa: E402
 
 #: issue 13's same-run figures (2 CPU cores, published code timed with its own modules): s per iteration
 ISSUE13_PUBLISHED_S = {64: 0.580, 256: 4.639}
@@ -72,10 +76,33 @@ ROWS = {  # name: (what it is, train overrides, cpuconv (matmul, layout[, measur
     "fp32-static": ("fp32, cpuconv's fixed rules", {"amp": "off"}, (True, True, False), None),
     "bf16-static": ("bf16, cpuconv's fixed rules", {"amp": "bf16"}, (True, True, False), None),
 }
+ROWS["stop38"] = ("default with stop 38's code tile (NCHW) and quartiles (torch.quantile)", {}, (True, True), None)
+
+
+@contextlib.contextmanager
+def stop38():
+    """The decoder's code tiled in NCHW whatever its maps' layout, and the robust reader's quartiles by
+    torch.quantile: faderkit before stop 39's two changes, to time them in the same run."""
+    import torch
+
+    from faderkit_plugins.paper import networks
+
+    saved = networks.in_layout_of, networks.column_quantiles
+    networks.in_layout_of = lambda x, extra: extra.to(x.dtype)
+    networks.column_quantiles = lambda x, q: torch.quantile(x, torch.tensor(q, device=x.device), dim=0)
+    try:
+        yield
+    finally:
+        networks.in_layout_of, networks.column_quantiles = saved
+
+
+#: rows that also swap code in while they run
+PATCHES = {"stop38": stop38, "quickstart-38": stop38}
 DEFAULT_ROWS = ["before", "default", "no-cpuconv", "matmul-only", "layout-only", "torch-adam", "channels-last"]
 class Row:
     def __init__(self, name, label, step, threads=None, cpuconv=(True, True)):
         self.name, self.label, self.step_fn, self.threads, self.cpuconv = name, label, step, threads, cpuconv
+        self.patch = PATCHES.get(name, contextlib.nullcontext)
         self.windows: list[float] = []
         self.flops = None
         self.images_per_iter = 64  # the published loop draws a batch of 32 for each of its two steps
@@ -90,7 +117,8 @@ class Row:
         cpuconv.MATMUL, cpuconv.LAYOUT, cpuconv.TUNE = (*self.cpuconv, True)[:3]
         torch.set_num_threads(self.threads or default_threads)
         try:
-            yield
+            with self.patch():
+                yield
         finally:
             cpuconv.MATMUL, cpuconv.LAYOUT, cpuconv.TUNE = saved
             torch.set_num_threads(default_threads)
@@ -169,6 +197,8 @@ def build_rows(size, names, args, root, tmp, mods):
                                  (False, False), None, tmp))
         rows.append(faderkit_row("quickstart", quickstart_dict(root), "the quickstart as shipped", (True, True), None,
                                  tmp))
+        rows.append(faderkit_row("quickstart-38", quickstart_dict(root), "the quickstart, stop 38's tile and quartiles",
+                                 (True, True), None, tmp))
         rows.append(faderkit_row("quickstart-static", quickstart_dict(root), "the quickstart, cpuconv's fixed rules",
                                  (True, True, False), None, tmp))
         for amp in ("off", "bf16"):  # its precision choice, timed in the same run
