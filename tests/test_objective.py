@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import faderkit
 from faderkit import Entry, FaderkitError, hookimpl
@@ -105,7 +106,7 @@ def test_a_third_party_term_is_listed_trained_and_logged(toy_root, tmp_path):
         faderkit.plugins.unregister(plugin)
 
 
-@pytest.mark.parametrize("name", ["attribute_weighted", "focal_frequency", "l1"])
+@pytest.mark.parametrize("name", ["attribute_weighted", "focal_frequency", "l1", "coarse"])
 def test_each_reconstruction_term_trains_and_is_zero_on_a_perfect_reconstruction(toy_root, tmp_path, name):
     from faderkit.plugins import registries
     from faderkit.train.objective import Step
@@ -120,6 +121,21 @@ def test_each_reconstruction_term_trains_and_is_zero_on_a_perfect_reconstruction
     assert float(term.loss(step)[0]) == pytest.approx(0.0, abs=1e-7)
     step.recon = x + 0.1
     assert float(term.loss(step)[0]) > 0
+
+
+def test_the_coarse_term_sees_the_colour_the_edges_cannot_and_little_of_a_thin_stroke():
+    from faderkit.train.reconstruction import coarse_loss, edge_loss
+
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    tinted = x + torch.tensor([0.2, 0.0, -0.1])[:, None, None]  # a colour cast: no edge moves
+    assert float(edge_loss(tinted, x)) == pytest.approx(0.0, abs=1e-10)
+    assert float(coarse_loss(tinted, x)) == pytest.approx((0.2**2 + 0.1**2) / 3, rel=1e-5)
+    stroke = x.clone()
+    stroke[:, :, 16, 4:28] += 1.0  # a one-pixel line: a quarter of it survives 4 x 4 blocks, squared a sixteenth
+    assert float(coarse_loss(stroke, x)) == pytest.approx(float(F.mse_loss(stroke, x)) / 4, rel=1e-5)
+    assert float(coarse_loss(stroke, x, pool=2)) == pytest.approx(float(F.mse_loss(stroke, x)) / 2, rel=1e-5)
+    odd = torch.rand(1, 3, 30, 30)  # sides not a multiple of the block: the last blocks are partial, nothing dropped
+    assert float(coarse_loss(odd + 0.5, odd)) == pytest.approx(0.25, rel=1e-5)
 
 
 def test_the_attribute_change_map_weighs_where_the_attributes_draw(tmp_path_factory):

@@ -250,5 +250,5 @@ def test_plugins_params_of_an_unknown_name_is_one_error_line():
     result = CliRunner().invoke(cli, ["plugins", "--params", "papr"])
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: no component named 'papr'; registered: adversary, attribute_weighted, celeba, "
-                                     "change_mask, classifier, edges, focal_frequency, l1, latent, latent_distance, latent_shape, local, mlp, mse, mtcnn, "
+                                     "change_mask, classifier, coarse, edges, focal_frequency, l1, latent, latent_distance, latent_shape, local, mlp, mse, mtcnn, "
                                      "oxford102, paper, patch, ray, sparse_change, submitit, toyfaces, toyflowers")

@@ -25,3 +25,9 @@ def edge_loss(recon: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.
     """The same loss on the two images' edges, horizontal and vertical averaged."""
     (rh, rv), (xh, xv) = edges(recon), edges(x)
     return (LOSSES[kind](rh, xh) + LOSSES[kind](rv, xv)) / 2
+
+
+def coarse_loss(recon: torch.Tensor, x: torch.Tensor, pool: int = 4, kind: str = "mse") -> torch.Tensor:
+    """The loss between the two images averaged over ``pool`` x ``pool`` blocks: their colours and shading, which
+    the edges' loss cannot see (a constant offset has no edges)."""
+    return LOSSES[kind](F.avg_pool2d(recon, pool, ceil_mode=True), F.avg_pool2d(x, pool, ceil_mode=True))

@@ -4,9 +4,9 @@ docs/quality.md. They register through the same hook a third-party plugin uses."
 from faderkit import Entry, hookimpl
 
 from .distance import LatentDistance, LatentShape
-from .params import (DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, ShapeParams,
+from .params import (CoarseParams, DistanceParams, EdgesParams, FrequencyParams, MaskParams, NoParams, ShapeParams,
                      SparseChangeParams, WeightedParams)
-from .terms import (AdversaryTerm, AttributeWeighted, ChangeMaskPrior, ClassifierTerm, Edges, FocalFrequency,
+from .terms import (AdversaryTerm, AttributeWeighted, ChangeMaskPrior, ClassifierTerm, Coarse, Edges, FocalFrequency,
                     PatchTerm, Pixels, SparseChange)
 
 
@@ -18,6 +18,8 @@ def faderkit_losses():
         Entry("l1", lambda env: Pixels("l1"), "reconstruction as the mean absolute error", params=NoParams),
         Entry("edges", Edges, "the reconstruction's neighbouring-pixel differences against x's (thin lines)",
               params=EdgesParams),
+        Entry("coarse", Coarse, "the reconstruction's block averages against x's (colours and shading, which the "
+              "edges' term cannot see)", params=CoarseParams),
         Entry("adversary", AdversaryTerm, "the latent adversary (Lample et al.): the discriminator's updates, and the "
               "encoder's term against it; weight = lambda_E, raised over train.adversary.lambda_warmup", params=NoParams),
         Entry("patch", PatchTerm, "a PatchGAN critic on images decoded with random attributes (published code; "

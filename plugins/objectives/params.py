@@ -19,6 +19,11 @@ class EdgesParams(Params):
     kind: Kind = Field("mse", description="the loss on the neighbouring-pixel differences")
 
 
+class CoarseParams(Params):
+    kind: Kind = Field("mse", description="the loss on the block averages")
+    pool: int = Field(4, ge=2, le=64, description="the blocks' side in pixels (4: a 64 px image read at 16 x 16)")
+
+
 class WeightedParams(Params):
     kind: Kind = Field("mse", description="the per-pixel loss that is weighted")
     strength: float = Field(4.0, ge=0, le=1000, description="how much more a pixel where the attributes change images "

@@ -13,7 +13,7 @@ from faderkit.model import build_patch_discriminator
 from faderkit.train.adversary import LatentAdversary, warmed_up
 from faderkit.train.objective import LossTerm, Step, TermEnv
 from faderkit.train.optim import frozen, update
-from faderkit.train.reconstruction import edge_loss, reconstruction_loss
+from faderkit.train.reconstruction import coarse_loss, edge_loss, reconstruction_loss
 
 
 class Pixels(LossTerm):
@@ -36,6 +36,18 @@ class Edges(LossTerm):
     def loss(self, step: Step):
         value = edge_loss(step.recon, step.x, self.kind)
         return value, {"loss_edges": value}
+
+
+class Coarse(LossTerm):
+    """The same loss on the images averaged over blocks: colours and shading weighed again beside a heavy edges'
+    term, which is blind to them (docs/quality.md, fifteenth round)."""
+
+    def __init__(self, env: TermEnv, kind: str = "mse", pool: int = 4):
+        self.kind, self.pool = kind, pool
+
+    def loss(self, step: Step):
+        value = coarse_loss(step.recon, step.x, self.pool, self.kind)
+        return value, {"loss_coarse": value}
 
 
 class AdversaryTerm(LossTerm):
