@@ -265,12 +265,24 @@ def test_keyboard_and_screen_reader_labels(page, toy_root):
     assert "download" in reached
 
 
-def test_a_test_image_of_the_dataset_can_be_opened(page):
+def test_a_test_image_of_the_dataset_can_be_opened_and_is_marked_while_open(page, toy_root):
     thumbs = page.get_by_role("button", name=re.compile(r"^Open test image \d+: "))
     sync_api.expect(thumbs).to_have_count(6, timeout=60_000)  # the 6 test faces of the toy dataset
+    sync_api.expect(page.locator('#test-strip button[aria-pressed="true"]')).to_have_count(0)
     thumbs.nth(1).click()
     values, shown = settled_preview(page)
     assert shown.shape == (32, 32, 3) and set(values) == {"Smiling", "Eyeglasses"}
+    # the opened one is marked (for a screen reader: pressed), and only it
+    sync_api.expect(page.locator('#test-strip button[aria-pressed="true"]')).to_have_count(1)
+    assert thumbs.nth(1).get_attribute("aria-pressed") == "true"
+    assert thumbs.nth(1).evaluate("b => getComputedStyle(b).borderTopColor") == "rgb(99, 197, 236)"  # --accent-2
+    thumbs.nth(3).click()
+    sync_api.expect(thumbs.nth(3)).to_have_attribute("aria-pressed", "true")
+    sync_api.expect(page.locator('#test-strip button[aria-pressed="true"]')).to_have_count(1)
+    # a file opened instead: no thumbnail marked
+    page.set_input_files("#file", str(toy_root / FACE))
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Opened 000055.jpg')")
+    sync_api.expect(page.locator('#test-strip button[aria-pressed="true"]')).to_have_count(0)
 
 
 def test_an_n_valued_attribute_is_a_choice_of_values(browser, flower_run, tmp_path):

@@ -16,6 +16,7 @@ const state = {
   busy: false,        // a request is in flight
   editUrl: null,      // object URL of the shown edit
   testOffset: 0,
+  openedTest: null,   // index of the test image held (marked on its thumbnail), null for a file
 };
 
 class ApiError extends Error {
@@ -360,9 +361,18 @@ async function openFile(file) {
       body: file,
     });
     await opened(response, file.name);
+    markOpenedTest(null);
   } catch (e) {
     showError(e.message);
     say("");
+  }
+}
+
+// The test image the page holds, marked on its thumbnail (aria-pressed); null once a file is opened instead.
+function markOpenedTest(index) {
+  state.openedTest = index;
+  for (const button of $("test-strip").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.index) === index));
   }
 }
 
@@ -370,6 +380,7 @@ async function openTestImage(index, label) {
   try {
     const response = await api(`/api/test-images/${index}`, { method: "POST" });
     await opened(response, `test-${index}.png`);
+    markOpenedTest(index);
     say(`Opened ${label}.`);
   } catch (e) {
     showError(e.message);
@@ -401,6 +412,8 @@ async function loadTestImages() {
     const button = document.createElement("button");
     button.type = "button";
     button.setAttribute("aria-label", `Open ${item.label}`);
+    button.setAttribute("aria-pressed", String(state.openedTest === item.index));
+    button.dataset.index = String(item.index);
     button.title = item.label;
     const img = document.createElement("img");
     img.src = `/api/test-images/${item.index}.png`;
