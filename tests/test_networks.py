@@ -80,6 +80,25 @@ def test_a_refining_decoder_draws_at_full_size_with_the_code():
     assert seen == [((2, 8 + a.code_dim, 32, 32), (2, 3, 32, 32))]  # at the image's own size
 
 
+def test_a_refining_decoder_can_draw_through_more_layers_at_full_size():
+    enc, a = encoder_and_arch()
+    one = registries()["decoder"].create("paper", a, refine=8)
+    three = registries()["decoder"].create("paper", a, refine=8, refine_layers=3)
+    assert list(registries()["decoder"].create("paper", a, refine=8, refine_layers=1).state_dict()) == \
+        list(one.state_dict())  # 1 is the refine decoder as before: its checkpoints load
+    assert len(three.layers) == len(one.layers) + 2
+    seen = []
+    for layer in three.layers[-3:]:
+        conv = layer[0]
+        assert (conv.kernel_size, conv.in_channels) == ((3, 3), 8 + a.code_dim)  # each also gets the code
+        conv.register_forward_hook(lambda m, inp, out: seen.append(out.shape))
+    assert isinstance(three.layers[-2][1], torch.nn.BatchNorm2d) and isinstance(three.layers[-1][1], torch.nn.Tanh)
+    three(enc(torch.randn(2, 3, 32, 32)), torch.rand(2, a.code_dim))
+    assert seen == [(2, 8, 32, 32), (2, 8, 32, 32), (2, 3, 32, 32)]  # all at the image's own size
+    with pytest.raises(Exception, match="refine_layers"):
+        registries()["decoder"].create("paper", a, refine=8, refine_layers=0)
+
+
 def test_the_tiled_code_keeps_the_maps_layout_and_the_decoder_its_values(monkeypatch):
     """A map in channels_last (cpuconv's nhwc path) concatenated with the tiled code stays channels_last, so the
     next layer copies nothing; an NCHW map stays NCHW; the decoder draws the same image either way."""

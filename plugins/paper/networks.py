@@ -69,13 +69,15 @@ def _up(c_in: int, c_out: int, mode: str) -> nn.Module:
 
 
 def _stack(enc: list[int], own: list[int], code_dim: int, out: int, n_skip: int, upsample: str, make_norm,
-           dropout: float, last: list[nn.Module], refine: int = 0, coords: bool = False) -> nn.ModuleList:
+           dropout: float, last: list[nn.Module], refine: int = 0, coords: bool = False,
+           refine_layers: int = 1) -> nn.ModuleList:
     """Decoder layers from the latent (``enc[-1]`` maps) up: hidden widths ``own`` (deepest first), ``out`` maps
     at the end followed by ``last``; the code tiled into every layer, the encoder's maps into the first n_skip,
     and with ``coords`` two maps of each pixel's x and y into every layer.
-    ``refine`` > 0: the last doubling draws that many maps, and a 3x3 convolution at full size draws ``out``."""
+    ``refine`` > 0: the last doubling draws that many maps, and a 3x3 convolution at full size draws ``out``
+    (``refine_layers`` > 1: that many 3x3 convolutions at full size, the first ones drawing ``refine`` maps)."""
     layers, c_prev = [], enc[-1]
-    outs = own + ([refine] if refine else []) + [out]
+    outs = own + ([refine] * refine_layers if refine else []) + [out]
     for j, c_out in enumerate(outs):
         c_in = c_prev + code_dim + (enc[-1 - j] if 0 < j <= n_skip else 0) + (2 if coords else 0)
         block = [_up(c_in, c_out, upsample) if j <= len(own) else CPUConv2d(c_in, c_out, 3, 1, 1)]
@@ -159,7 +161,7 @@ class PaperDecoder(Decoder):
 
     def __init__(self, arch: ArchSpec, upsample: str = "deconv", norm: str = "batch",
                  dropout: float = 0.0, n_skip: int = 0, head: str = "plain", change_width: float = 0.5,
-                 refine: int = 0, film: bool = False, coords: bool = False):
+                 refine: int = 0, film: bool = False, coords: bool = False, refine_layers: int = 1):
         super().__init__()
         _check(arch)
         make_norm = NORMS[norm]
@@ -171,13 +173,14 @@ class PaperDecoder(Decoder):
         hidden = enc[-2::-1]
         if head == "plain":
             self.layers = _stack(enc, hidden, self.code_dim, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()],
-                                 refine, coords)
+                                 refine, coords, refine_layers)
             self.film = _film(self.code_dim, self.layers) if film else None
             return
-        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()], refine, coords)  # B
+        self.layers = _stack(enc, hidden, 0, 3, n_skip, upsample, make_norm, dropout, [nn.Tanh()], refine, coords,
+                             refine_layers)  # B
         narrow = [max(1, round(c * change_width)) for c in hidden]
         self.change = _stack(enc, narrow, self.code_dim, 4, n_skip, upsample, make_norm, dropout, [],
-                             max(1, round(refine * change_width)) if refine else 0, coords)
+                             max(1, round(refine * change_width)) if refine else 0, coords, refine_layers)
         self.film = _film(self.code_dim, self.change) if film else None  # the stack that gets the code
         self.last_mask: torch.Tensor | None = None  # A of the latest forward, for the change_mask loss
 

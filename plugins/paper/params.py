@@ -38,6 +38,9 @@ class DecoderParams(Params):
     refine: int = Field(0, ge=0, le=1024, description="0: the last layer draws the image while it doubles the size "
                         "(paper). N: it draws N maps at full size instead, and a 3x3 convolution that also gets the "
                         "code turns them into the image (thin strokes drawn at full resolution)")
+    refine_layers: int = Field(1, ge=1, le=8, description="with refine: the 3x3 convolutions at full size (1: one "
+                               "draws the image; N: N - 1 more of refine maps, each with its norm, ReLU and the code, "
+                               "before it: a wider view at full size, for a curve's corners)")
     film: bool = Field(False, description="the code also scales and shifts every hidden layer's maps after their "
                        "normalisation (FiLM): the attributes gate what each map draws where, where tiled in they only "
                        "add a constant to it; zero at the start, so the decoder starts as the paper's")
