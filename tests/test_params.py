@@ -63,7 +63,7 @@ def test_the_factory_takes_every_declared_param_with_the_same_default(item):
 def test_a_recipe_resolves_every_component_with_its_defaults(toy_root):
     r = validate(tiny_recipe(toy_root))
     assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 0,
-                                       "head": "plain", "change_width": 0.5, "refine": 0, "film": False,
+                                       "head": "plain", "change_width": 0.5, "refine": 0, "refine_layers": 1, "film": False,
                                        "coords": False}
     assert r.model.discriminator.params == {"conv_fm": 32, "hid_dim": 32, "dropout": 0.3, "input_norm": "off"}  # the recipe's, + default
     assert r.data.params == {"cache_dir": None, "unreadable": "stop", "count": 60, "seed": 0}
@@ -96,7 +96,7 @@ def test_print_recipe_shows_the_params_each_component_resolves_to(tmp_path, toy_
     assert result.exit_code == 0, result.output
     printed = yaml.safe_load(result.stdout)
     assert printed["model"]["decoder"]["params"] == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 1,
-                                       "head": "plain", "change_width": 0.5, "refine": 0, "film": False,
+                                       "head": "plain", "change_width": 0.5, "refine": 0, "refine_layers": 1, "film": False,
                                        "coords": False}
     assert printed["classifier"]["params"] == {"init_fm": 8, "max_fm": 16, "hid_dim": 16, "dropout": 0.3}
 

@@ -19,7 +19,7 @@ def test_overrides_are_dotted_and_typed(tmp_path):
     r = load_recipe(write(tmp_path, BASE), ["train.schedule.steps=200", "train.schedule.lr=1e-3", "model.decoder.params.n_skip=1"])
     assert r.train.schedule.steps == 200 and r.train.schedule.lr == 1e-3
     assert r.model.decoder.params == {"upsample": "deconv", "norm": "batch", "dropout": 0.0, "n_skip": 1,
-                                       "head": "plain", "change_width": 0.5, "refine": 0, "film": False,
+                                       "head": "plain", "change_width": 0.5, "refine": 0, "refine_layers": 1, "film": False,
                                        "coords": False}  # defaults filled in
     assert r.data.root.is_absolute()
 
