@@ -296,7 +296,7 @@ CLI_CASES: dict[str, tuple[Callable[[Workspace], list], str]] = {
     "recipe: misspelled decoder param, before any data is made": (
         lambda w: (w.recipe(name="toyfaces", data__root=str(w.root / "fresh"), model__decoder={
             "name": "paper", "params": {"upsampel": "nearest"}}), w.train())[1],
-        r"model\.decoder\.params\.upsampel: unknown key \(accepted: upsample, norm, dropout, n_skip, head, change_width, refine, film, coords\)"),
+        r"model\.decoder\.params\.upsampel: unknown key \(accepted: upsample, norm, dropout, n_skip, head, change_width, refine, refine_layers, film, coords\)"),
     "recipe: a decoder variant that does not exist": (
         lambda w: (w.recipe(model__decoder={"name": "paper", "params": {"upsample": "bicubic"}}), w.train())[1],
         r"model\.decoder\.params\.upsample: 'bicubic' is not a choice; choose one of: deconv, nearest, pixelshuffle"),
