@@ -114,10 +114,15 @@ def _key(m: nn.Module, x: torch.Tensor) -> str:
             f"|autocast {str(ac)[6:] if ac else 'off'}{_layout_tag(x)}")
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """A 4-d tensor laid out channels_last and not NCHW (a map with one pixel or one channel is both: NCHW)."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def _layout_tag(x: torch.Tensor) -> str:
     """'' for an NCHW input (the keys as before), '|nhwc-in' for a channels_last one: a layer whose input already
     comes in channels_last pays no copy on the nhwc path, so its choice is measured apart."""
-    return "|nhwc-in" if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) else ""
+    return "|nhwc-in" if is_channels_last(x) else ""
 
 
 def _machine() -> str:

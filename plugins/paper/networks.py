@@ -17,7 +17,7 @@ from torch import nn
 from faderkit.errors import FaderkitError
 from faderkit.interfaces import ArchSpec, Classifier, Decoder, Discriminator, Encoder, ImageDiscriminator
 from faderkit.quantiles import column_quantiles
-from faderkit.cpuconv import CPUConv2d, CPUConvTranspose2d
+from faderkit.cpuconv import CPUConv2d, CPUConvTranspose2d, is_channels_last
 
 NORMS = {"batch": nn.BatchNorm2d, "instance": lambda c: nn.InstanceNorm2d(c, affine=True)}
 
@@ -119,7 +119,7 @@ def in_layout_of(x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
     expanded tile comes out NCHW, and the next layer copies it back to channels_last, 3 to 20 times the cost of
     the concatenation itself (docs/training_speed.md)."""
     extra = extra.to(x.dtype)
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(x):
         return extra.contiguous(memory_format=torch.channels_last)
     return extra
 
