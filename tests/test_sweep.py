@@ -199,3 +199,24 @@ def test_a_full_disk_fails_that_run_cleanly_and_leaves_the_others(tmp_path, toy_
     assert json.loads((folder / "status" / "ok-s0.json").read_text())["state"] == "done"
     assert (folder / "ok-s0" / "eval_test" / "report.json").is_file()
     assert not [p for p in (folder / "full-s0").rglob(".*.tmp*")]  # no half-written file left behind
+
+
+SHIPPED_SWEEPS = sorted((Path(__file__).parents[1] / "recipes" / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_SWEEPS, ids=lambda p: p.name)
+def test_every_shipped_sweep_file_plans_each_variant_over_its_seeds(path):
+    """A misspelled key or a bad value in any variant of a shipped sweep fails here, not an hour into a sweep."""
+    planned = load(path)
+    raw = yaml.safe_load(path.read_text())
+    variants = [v["name"] for v in raw["variants"]] if "variants" in raw else None
+    seeds = raw.get("seeds", [0])
+    if variants is not None:
+        assert planned.variants == variants
+        assert len(planned.runs) == len(variants) * len(seeds)
+    for run in planned.runs:
+        assert run.recipe.train.schedule.seed in seeds
+
+
+def test_the_shipped_sweeps_are_found():
+    assert {"edits.yaml", "precision.yaml", "skip.yaml", "third_round.yaml"} <= {p.name for p in SHIPPED_SWEEPS}
