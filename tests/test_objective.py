@@ -458,3 +458,35 @@ def test_the_sparse_change_of_one_flip_edits_one_attribute_per_image_and_prices_
     maps = attribute_change_maps(env, 4000)
     price = (0.5 / (1 + 20 * maps[changed.long().argmax(1)])).mean()
     assert float(value) == pytest.approx(float(price), rel=1e-5) and float(stats["change_l1"]) == pytest.approx(0.5)
+
+
+def test_focus_moves_the_weighted_loss_to_the_missed_stroke_at_the_same_scale(toy_root):
+    from faderkit.plugins import registries
+    from faderkit.train.objective import Step
+    from faderkit_plugins.objectives.terms import focus_weights
+
+    env = _term_env(validate(tiny_recipe(toy_root)))
+    plain = registries()["loss"].create("attribute_weighted", env, params={})
+    focused = registries()["loss"].create("attribute_weighted", env, params={"focus": 2})
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    step = Step(0, x, torch.zeros(2, 2, dtype=torch.long), [], None, None, None)
+
+    step.recon = x + 0.1  # the same error everywhere: focus weighs every pixel alike, the loss is the plain one
+    assert float(focused.loss(step)[0]) == pytest.approx(float(plain.loss(step)[0]), rel=1e-5)
+
+    # a faint error everywhere and a stroke not drawn at all: focus gives the stroke a larger share of the gradient
+    recon_stroke = x + 0.02
+    recon_stroke[:, :, 16, 4:28] -= 0.5
+    shares = []
+    for term in (plain, focused):
+        r = recon_stroke.clone().requires_grad_(True)
+        step.recon = r
+        value, stats = term.loss(step)
+        value.backward()
+        g = r.grad.abs()
+        shares.append(float(g[:, :, 16, 4:28].sum() / g.sum()))
+        assert float(stats["loss_rec"]) == pytest.approx(float(((r.detach() - x) ** 2).mean()), rel=1e-5)  # unweighted
+    assert shares[1] > 2 * shares[0] and shares[1] > 0.9
+
+    w = focus_weights(torch.tensor([[0.1, 0.2, 0.0, 0.3]]), 2.0)
+    assert float(w.mean()) == pytest.approx(1.0) and float(w[0, 2]) == 0 and float(w[0, 3]) == pytest.approx(9 * float(w[0, 0]))

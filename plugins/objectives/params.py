@@ -29,6 +29,9 @@ class WeightedParams(Params):
     strength: float = Field(4.0, ge=0, le=1000, description="how much more a pixel where the attributes change images "
                             "weighs than one where they never do (weights 1 + strength x map, then scaled to mean 1)")
     images: int = Field(4000, ge=2, le=1_000_000, description="train images the map is averaged over")
+    focus: float = Field(0.0, ge=0, le=4, description="each pixel's loss also weighted by its own error to this power "
+                         "(detached, scaled to mean 1 over the batch): 0 the plain loss; 2 weighs a missed stroke as "
+                         "an L4 loss would, at the mse's scale (L1 is -1: it made thin features fainter)")
 
 
 class FrequencyParams(Params):

@@ -219,20 +219,29 @@ class SparseChange(LossTerm):
         return value, {"loss_sparse": value, "change_l1": change.detach().mean()}
 
 
+def focus_weights(err: torch.Tensor, power: float) -> torch.Tensor:
+    """Per-element weights |err| ** power, detached and scaled to mean 1: the loss keeps its scale and moves its
+    gradient to where the reconstruction is furthest off (a stroke not drawn), away from small errors everywhere."""
+    f = err.detach().float().pow(power)
+    return (f / f.mean().clamp_min(1e-12)).to(err.dtype)
+
+
 class AttributeWeighted(LossTerm):
     """The reconstruction weighted per pixel by :func:`attribute_change_map`: the gradient goes where the
     attributes draw (a mouth, glasses), not where every face looks alike."""
 
-    def __init__(self, env: TermEnv, kind: str = "mse", strength: float = 4.0, images: int = 4000):
+    def __init__(self, env: TermEnv, kind: str = "mse", strength: float = 4.0, images: int = 4000,
+                 focus: float = 0.0):
         change = attribute_change_map(env, images)
         w = 1 + strength * change
         self.weights = (w / w.mean()).to(env.device)[None, None]
-        self.kind = kind
+        self.kind, self.focus = kind, focus
 
     def loss(self, step: Step):
         err = (step.recon - step.x).abs()
         per_pixel = (err * err) if self.kind == "mse" else err
-        value = per_pixel.mul(self.weights).mean()
+        weights = self.weights if not self.focus else self.weights * focus_weights(err, self.focus)
+        value = per_pixel.mul(weights).mean()
         # loss_rec: the unweighted loss, so that curves and the run's last line compare with a plain mse run
         return value, {"loss_weighted": value, "loss_rec": per_pixel.detach().mean()}
 
