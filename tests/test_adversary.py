@@ -14,7 +14,7 @@ from faderkit.interfaces import Attribute
 from faderkit.recipe import validate
 from faderkit.train_sections import AdversarySection
 from faderkit.train import train
-from faderkit.train.adversary import LatentAdversary
+from faderkit.train.adversary import LatentAdversary, replay_loaded, replay_tensors
 
 ATTRS = (Attribute("A"), Attribute("C", ("r", "g", "b")))
 
@@ -92,3 +92,17 @@ def test_a_run_with_a_replay_buffer_resumes_bit_for_bit(toy_root, tmp_path):
     b, _ = checkpoint.load(resumed / "last.safetensors")
     assert any(k.startswith("adversary.replay.") for k in a)  # the buffer is part of the training state
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_replay_keeps_latents_in_the_layout_a_resume_reads_back():
+    """A channels_last latent (what cpuconv's nhwc path leaves) is replayed live in the layout a checkpoint restores:
+    cpuconv measures a channels_last input apart, so a different layout could take another convolution path and
+    a resumed run drift from the one never stopped (the sigkill test's intermittent failure, stop 40)."""
+    net = nn.Sequential(nn.Conv2d(8, 5, 2), nn.Flatten())
+    adv = adversary(net, dis_steps=2, dis_replay=2)
+    z = torch.randn(3, 8, 2, 2).contiguous(memory_format=torch.channels_last)
+    assert not z.is_contiguous()
+    adv.update((z, torch.zeros(3, 2, dtype=torch.long)), None, torch.Generator().manual_seed(0))
+    live = adv.replay[0][0]
+    restored = replay_loaded({k: v.contiguous() for k, v in replay_tensors(adv.replay).items()}, "cpu")[0][0]
+    assert live.is_contiguous() and live.stride() == restored.stride() and torch.equal(live, z)

@@ -38,7 +38,10 @@ class LatentAdversary:
         replayed from the buffer or, without one, on ``fresh(k)`` = (z, y) of a new batch. Returns the last loss."""
         t = self.t
         if t.dis_replay:
-            self.replay.append(first)
+            # kept in the layout a checkpoint restores (contiguous NCHW): a channels_last latent replayed live and
+            # the same latent read back on resume would otherwise take different convolution paths (cpuconv keys
+            # a channels_last input apart), and a resumed run would drift from the one never stopped
+            self.replay.append((first[0].contiguous(), first[1]))
             del self.replay[:-t.dis_replay]
         loss = None
         for k in range(t.dis_steps):
